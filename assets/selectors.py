@@ -1,0 +1,30 @@
+"""Provides reused reads of the brand kit and the asset store."""
+
+from django.db.models import QuerySet
+from PIL import Image
+
+from assets.models import Asset, Brand
+from brandforge.images import open_untrusted_image
+
+
+def file_open_image(field_file) -> Image.Image:
+    """Decode a stored image; stored files are still decoded with the untrusted-input guards."""
+    with field_file.open("rb") as fh:
+        return open_untrusted_image(fh.read(), formats=("PNG", "JPEG", "WEBP", "AVIF"))
+
+
+def brand_logo_image(brand: Brand) -> Image.Image | None:
+    return file_open_image(brand.logo) if brand.logo else None
+
+
+def asset_lineage(asset: Asset) -> list[Asset]:
+    """Return the asset's ancestors, root first, ending with the asset itself."""
+    chain = [asset]
+    while chain[-1].parent_id:
+        chain.append(Asset.objects.select_related("parent").get(pk=chain[-1].parent_id))
+    return list(reversed(chain))
+
+
+def asset_list(*, brand: Brand | None = None) -> QuerySet[Asset]:
+    qs = Asset.objects.select_related("brand")
+    return qs.filter(brand=brand) if brand else qs

@@ -1,0 +1,151 @@
+"""Provides every write to the brand kit and the asset store: assets, renditions, publishing."""
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from PIL import Image
+
+from assets.models import Asset, Brand, Rendition
+from brandforge.images import CONTENT_TYPES, EXTENSIONS, encode_image, sha256_hex, thumbnail
+from brandforge.storage import publish_storage, storage_put
+
+
+def _key_dir(brand: Brand, key: str) -> str:
+    # Storage names derive from the asset key, so a retried task writes the same object again
+    # instead of leaving an orphan beside it.
+    digest = hashlib.sha256(key.encode()).hexdigest()[:24]
+    return f"assets/{brand.uid}/{digest}"
+
+
+def asset_create(
+    *,
+    brand: Brand,
+    key: str,
+    image: Image.Image,
+    recipe: Mapping,
+    parent: Asset | None = None,
+    step: str = "",
+    file_format: str = "PNG",
+) -> tuple[Asset, bool]:
+    """Store `image` as the asset named `key`, or return the asset a previous attempt stored."""
+    existing = Asset.objects.filter(key=key).first()
+    if existing is not None:
+        return existing, False
+
+    data = encode_image(image, fmt=file_format)
+    folder = _key_dir(brand, key)
+    name = storage_put(
+        f"{folder}/image.{EXTENSIONS[file_format]}", data, content_type=CONTENT_TYPES[file_format]
+    )
+    thumb = storage_put(
+        f"{folder}/thumb.webp",
+        encode_image(thumbnail(image), fmt="WEBP", quality=80),
+        content_type=CONTENT_TYPES["WEBP"],
+    )
+    asset = Asset(
+        brand=brand,
+        parent=parent,
+        key=key,
+        file=name,
+        thumbnail=thumb,
+        width=image.width,
+        height=image.height,
+        file_format=file_format,
+        size_bytes=len(data),
+        sha256=sha256_hex(data),
+        step=step,
+        recipe=dict(recipe),
+    )
+    asset.full_clean(exclude=["file", "thumbnail"])
+    try:
+        with transaction.atomic():
+            asset.save()
+    except IntegrityError:
+        # Another delivery of the same task won the race; it stored the same bytes under the same name.
+        return Asset.objects.get(key=key), False
+    return asset, True
+
+
+@dataclass(frozen=True)
+class RenditionSpec:
+    format_name: str
+    spec: str
+    width: int
+    height: int
+    file_format: str
+    quality: int
+    dpi: int | None = None
+
+
+def rendition_create(*, asset: Asset, spec: RenditionSpec, image: Image.Image) -> Rendition:
+    """Encode `image` for `spec` and record it, once per (asset, spec)."""
+    existing = Rendition.objects.filter(asset=asset, spec=spec.spec).first()
+    if existing is not None:
+        return existing
+    data = encode_image(image, fmt=spec.file_format, quality=spec.quality, dpi=spec.dpi)
+    ext = EXTENSIONS[spec.file_format]
+    spec_digest = hashlib.sha256(spec.spec.encode()).hexdigest()[:8]
+    name = storage_put(
+        f"{_key_dir(asset.brand, asset.key)}/{spec.format_name}-{spec_digest}.{ext}",
+        data,
+        content_type=CONTENT_TYPES[spec.file_format],
+    )
+    rendition = Rendition(
+        asset=asset,
+        spec=spec.spec,
+        format_name=spec.format_name,
+        width=spec.width,
+        height=spec.height,
+        file_format=spec.file_format,
+        file=name,
+        size_bytes=len(data),
+        sha256=sha256_hex(data),
+    )
+    try:
+        with transaction.atomic():
+            rendition.save()
+    except IntegrityError:
+        return Rendition.objects.get(asset=asset, spec=spec.spec)
+    return rendition
+
+
+def asset_set_status(
+    *, asset: Asset, to: Asset.Status, allowed_from: Iterable[Asset.Status]
+) -> bool:
+    """Move the asset to `to` if it is in one of `allowed_from`; return whether it moved."""
+    moved = Asset.objects.filter(pk=asset.pk, status__in=list(allowed_from)).update(
+        status=to, updated_at=timezone.now()
+    )
+    if moved:
+        asset.status = to
+    return bool(moved)
+
+
+def asset_publish(*, asset: Asset, prefix: str, metadata: Mapping[str, str]) -> list[Rendition]:
+    """Copy every rendition of `asset` to the publish storage under `prefix`.
+
+    Names follow `<prefix>/<format>.<ext>`; writing them again replaces the same objects, so a
+    second delivery of the publishing task is harmless.
+    """
+    target = publish_storage()
+    published = []
+    for rendition in asset.renditions.order_by("format_name"):
+        with rendition.file.open("rb") as fh:
+            data = fh.read()
+        target_name = f"{prefix}/{rendition.format_name}.{EXTENSIONS[rendition.file_format]}"
+        name = storage_put(
+            target_name,
+            data,
+            content_type=CONTENT_TYPES[rendition.file_format],
+            metadata={**metadata, "format": rendition.format_name, "sha256": rendition.sha256},
+            storage=target,
+        )
+        if not rendition.published_at or rendition.published_name != name:
+            rendition.published_name = name
+            rendition.published_at = timezone.now()
+            rendition.save(update_fields=["published_name", "published_at", "updated_at"])
+        published.append(rendition)
+    return published

@@ -1,0 +1,8 @@
+"""Provides the ASGI application."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "brandforge.settings")
+application = get_asgi_application()

@@ -1,0 +1,250 @@
+"""Provides `manage.py demo`: a demo brand and campaign run through the whole pipeline by real workers."""
+
+import io
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.files.base import ContentFile
+from django.core.files.storage import storages
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+from PIL import Image, ImageDraw, ImageFont
+
+from assets.models import Asset, Brand, Rendition, SeedProfile
+from brandforge.images import sanitize_image_upload
+from campaigns.models import Brief, Campaign, ChannelFormat, PromptTemplate
+from campaigns.services import brief_create, campaign_launch, prompt_template_version_create
+from generation.models import GenerationJob
+from review.models import QualityGate, ReviewItem
+from review.services import review_item_approve, review_item_reject
+
+PALETTE = ["#1F3A5F", "#E07A5F", "#F2CC8F", "#81B29A", "#F4F1DE"]
+FORMATS = [
+    # name, width, height, file format, quality
+    ("instagram-post", 1080, 1080, "WEBP", 85),
+    ("instagram-story", 1080, 1920, "WEBP", 85),
+    ("web-hero", 1920, 1080, "JPEG", 88),
+]
+PRODUCTS = {
+    "en-GB": [
+        ("espresso cup", "marble counter", "calm"),
+        ("cold brew bottle", "picnic blanket", "sunny"),
+        ("bag of beans", "wooden shelf", "warm"),
+        ("oat latte", "cafe table", "cosy"),
+        ("travel mug", "train window", "brisk"),
+        ("pour-over kettle", "kitchen bench", "quiet"),
+    ],
+    "de-DE": [
+        ("Espressotasse", "Marmortheke", "ruhig"),
+        ("Cold-Brew-Flasche", "Picknickdecke", "sonnig"),
+        ("Bohnenbeutel", "Holzregal", "warm"),
+        ("Hafer-Latte", "Cafétisch", "gemütlich"),
+        ("Thermobecher", "Zugfenster", "frisch"),
+        ("Wasserkessel", "Küchenbank", "still"),
+    ],
+}
+
+
+def make_logo() -> bytes:
+    """Draw the demo brand's logo: a roundel with the initials, on a transparent background."""
+    size = 512
+    image = Image.new("RGBA", (size, size), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse([8, 8, size - 8, size - 8], fill=PALETTE[0], outline=PALETTE[2], width=18)
+    font = ImageFont.load_default(size=210)
+    draw.text((size / 2, size / 2), "NC", font=font, fill=PALETTE[4], anchor="mm")
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return sanitize_image_upload(buffer.getvalue())
+
+
+class Command(BaseCommand):
+    help = "Build a demo brand and campaign, run the workers until everything is published, report."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--briefs", type=int, default=12, help="Number of briefs (2 locales).")
+        parser.add_argument("--timeout", type=int, default=600, help="Seconds to wait for workers.")
+        parser.add_argument(
+            "--workers", type=int, default=settings.Q_CLUSTER["workers"], help="qcluster workers."
+        )
+
+    def handle(self, *args, briefs: int, timeout: int, workers: int, **options):
+        started = time.monotonic()
+        user, password = self._admin_user()
+        campaign = self._build(briefs)
+        campaign_launch(campaign=campaign)
+        self.stdout.write(f"Launched {campaign.name}: {briefs} briefs × {len(FORMATS)} formats.")
+
+        cluster = self._start_cluster(workers)
+        try:
+            self._wait(campaign, until_in_review=True, timeout=timeout, started=started)
+            approved, rejected = self._decide(campaign, user)
+            self.stdout.write(f"Approved {approved}, rejected {rejected} (as {user.username}).")
+            self._wait(campaign, until_in_review=False, timeout=timeout, started=started)
+        finally:
+            self._stop_cluster(cluster)
+        self._summary(campaign, user, password, time.monotonic() - started)
+
+    def _admin_user(self):
+        User = get_user_model()
+        user = User.objects.filter(username="admin").first()
+        password_file = Path(settings.VAR_DIR) / "demo-admin-password.txt"
+        if user is None:
+            password = secrets.token_urlsafe(12)
+            user = User.objects.create_superuser("admin", "admin@example.com", password)
+            password_file.parent.mkdir(parents=True, exist_ok=True)
+            password_file.write_text(password + "\n")
+            password_file.chmod(0o600)
+        else:
+            password = (
+                password_file.read_text().strip()
+                if password_file.exists()
+                else "(unchanged; `manage.py changepassword admin` to reset)"
+            )
+        return user, password
+
+    @transaction.atomic
+    def _build(self, count: int) -> Campaign:
+        brand, created = Brand.objects.get_or_create(
+            slug="northwind-coffee",
+            defaults={
+                "name": "Northwind Coffee",
+                "palette": PALETTE,
+                "fonts": ["Aileron"],
+                "style_tokens": ["editorial product photo", "soft daylight"],
+                "negative_prompt": "text, watermark, blurry, extra limbs",
+            },
+        )
+        if created or not brand.logo:
+            brand.logo.save("logo.png", ContentFile(make_logo()), save=True)
+        seeds, _ = SeedProfile.objects.get_or_create(
+            brand=brand, name="house seeds", defaults={"base_seed": 20261121}
+        )
+        QualityGate.objects.get_or_create(
+            brand=brand,
+            campaign=None,
+            defaults={
+                "name": "Northwind default",
+                "thresholds": {"sharpness": 50, "resolution": 1.0, "aspect": 0.01},
+            },
+        )
+        template, _ = PromptTemplate.objects.get_or_create(brand=brand, name="Product on location")
+        version = prompt_template_version_create(
+            template=template,
+            body="A {{product}} on a {{surface}}, {{mood}} mood, for {{brand}} ({{locale}})",
+            variables=["product", "surface", "mood"],
+        )
+        formats = [
+            ChannelFormat.objects.get_or_create(
+                name=name,
+                defaults={"width": w, "height": h, "file_format": fmt, "quality": q},
+            )[0]
+            for name, w, h, fmt, q in FORMATS
+        ]
+        number = Campaign.objects.filter(brand=brand).count() + 1
+        campaign = Campaign.objects.create(
+            brand=brand,
+            name=f"Autumn launch #{number}",
+            locales=list(PRODUCTS),
+            seed_profile=seeds,
+        )
+        campaign.formats.set(formats)
+        for n in range(count):
+            locale = list(PRODUCTS)[n % 2]
+            product, surface, mood = PRODUCTS[locale][(n // 2) % len(PRODUCTS[locale])]
+            brief_create(
+                campaign=campaign,
+                template_version=version,
+                variables={"product": product, "surface": surface, "mood": mood},
+                locale=locale,
+                external_ref=f"NW-{number:02d}-{n + 1:03d}",
+            )
+        return campaign
+
+    def _start_cluster(self, workers: int) -> subprocess.Popen:
+        env = {**os.environ, "BRANDFORGE_WORKERS": str(workers)}
+        self.stdout.write(f"Starting qcluster with {workers} workers…")
+        return subprocess.Popen(  # noqa: S603 (our own manage.py, no shell)
+            [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "qcluster"],
+            env=env,
+            start_new_session=True,
+        )
+
+    def _stop_cluster(self, cluster: subprocess.Popen) -> None:
+        if cluster.poll() is None:
+            os.killpg(cluster.pid, signal.SIGTERM)
+            try:
+                cluster.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(cluster.pid, signal.SIGKILL)
+                cluster.wait()
+
+    def _wait(self, campaign: Campaign, *, until_in_review: bool, timeout: int, started: float):
+        waiting_for = (
+            [Brief.Status.PENDING, Brief.Status.GENERATING]
+            if until_in_review
+            else [Brief.Status.PENDING, Brief.Status.GENERATING, Brief.Status.IN_REVIEW]
+        )
+        total = campaign.briefs.count()
+        last = None
+        while True:
+            open_briefs = campaign.briefs.filter(status__in=waiting_for).count()
+            if open_briefs != last:
+                stage = "generated" if until_in_review else "published"
+                self.stdout.write(
+                    f"  {time.monotonic() - started:6.1f}s  {total - open_briefs}/{total} {stage}"
+                )
+                last = open_briefs
+            if not open_briefs:
+                return
+            if time.monotonic() - started > timeout:
+                raise CommandError(f"Workers did not finish within {timeout}s.")
+            time.sleep(0.5)
+
+    def _decide(self, campaign: Campaign, user) -> tuple[int, int]:
+        approved = rejected = 0
+        for item in ReviewItem.objects.filter(
+            campaign=campaign, status=ReviewItem.Status.PENDING
+        ).select_related("asset", "brief"):
+            if item.flagged:
+                reason = "Demo: the quality gate flagged " + ", ".join(item.gate_summary["failed"])
+                review_item_reject(item=item, actor=user, reason=reason)
+                rejected += 1
+            else:
+                review_item_approve(item=item, actor=user, reason="Demo: approved by the demo run")
+                approved += 1
+        return approved, rejected
+
+    def _summary(self, campaign: Campaign, user, password: str, elapsed: float) -> None:
+        published = Rendition.objects.filter(
+            asset__jobs__campaign=campaign, published_at__isnull=False
+        )
+        publish = storages["publish"]
+        location = getattr(publish, "location", "") or getattr(publish, "bucket_name", "")
+        jobs = GenerationJob.objects.filter(campaign=campaign)
+        campaign.refresh_from_db()
+        lines = [
+            "",
+            f"Campaign     {campaign.name} — {campaign.get_status_display()}",
+            f"Briefs       {campaign.briefs.count()}",
+            f"Jobs         {jobs.filter(status='succeeded').count()} succeeded, "
+            f"{jobs.exclude(status='succeeded').count()} other",
+            f"Assets       {Asset.objects.filter(brand=campaign.brand).count()} in the brand "
+            f"(masters + watermarked)",
+            f"Renditions   {Rendition.objects.filter(asset__jobs__campaign=campaign).count()}, "
+            f"published {published.count()}",
+            f"Wall time    {elapsed:.1f}s",
+            f"Files        {location}",
+            "Admin        make serve, then http://127.0.0.1:8000/admin/",
+            f"Login        {user.username} / {password}",
+        ]
+        self.stdout.write("\n".join(lines))
+        for rendition in published.order_by("published_name")[:3]:
+            self.stdout.write(f"  e.g. {rendition.published_name}")

@@ -1,0 +1,17 @@
+"""Provides the URL map: the admin, the health check and staff-only media for local storage."""
+
+from django.contrib import admin
+from django.urls import path
+
+from brandforge import views
+
+admin.site.site_header = "BrandForge"
+admin.site.site_title = "BrandForge"
+admin.site.index_title = "Brand asset factory"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("healthz", views.healthz, name="healthz"),
+    path("media/<path:name>", views.media, name="media"),
+    path("admin/", admin.site.urls),
+]

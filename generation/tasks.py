@@ -1,0 +1,19 @@
+"""Provides the django-q2 entry points of the generation engine (ids in; safe to run twice)."""
+
+
+def campaign_jobs_create(campaign_id: int) -> int:
+    from generation.services import campaign_jobs_create as create
+
+    return create(campaign_id=campaign_id)
+
+
+def job_run(job_id: int) -> None:
+    from generation.services import job_run as run
+
+    run(job_id=job_id)
+
+
+def jobs_reconcile() -> int:
+    from generation.services import jobs_reconcile as reconcile
+
+    return reconcile()

@@ -1,0 +1,134 @@
+"""End to end through the real broker: launch → generate → refine → render → score → review → publish."""
+
+import pytest
+from django.core.files.storage import storages
+from PIL import Image
+
+from assets.models import Asset, Rendition
+from campaigns.models import Brief, Campaign
+from campaigns.services import campaign_launch
+from generation.models import GenerationJob
+from review.models import AuditEvent, ReviewItem, Score
+from review.services import review_item_approve, review_item_reject
+from tests.factories import campaign_with_briefs
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_a_campaign_goes_from_launch_to_published_files(queue, admin_user):
+    campaign = campaign_with_briefs(count=3)
+    campaign_launch(campaign=campaign)
+    queue.run()
+
+    items = list(ReviewItem.objects.filter(campaign=campaign).select_related("asset", "brief"))
+    assert len(items) == 3
+    assert {item.status for item in items} == {ReviewItem.Status.PENDING}
+    for item in items:
+        asset = item.asset
+        assert asset.status == Asset.Status.IN_REVIEW
+        assert asset.step == "watermark"
+        assert asset.parent.parent is None and asset.parent.status == Asset.Status.INTERMEDIATE
+        recipe = asset.recipe
+        assert recipe["provider"] == "local" and recipe["model"] == "procedural-v1"
+        assert "mug" in recipe["prompt"] and "clean studio light" in recipe["prompt"]
+        assert recipe["template"]["hash"] == item.brief.template_version.content_hash
+        assert [step["step"] for step in recipe["steps"]] == ["watermark"]
+        assert isinstance(recipe["seed"], int)
+        assert asset.renditions.count() == 2
+        scorers = set(Score.objects.filter(asset=asset).values_list("scorer", flat=True))
+        assert {"sharpness", "resolution", "aspect"} <= scorers
+
+    for item in items[:2]:
+        review_item_approve(item=item, actor=admin_user)
+    review_item_reject(item=items[2], actor=admin_user, reason="Off-brand colours")
+    queue.run()
+
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.COMPLETED
+    publish = storages["publish"]
+    for item in items[:2]:
+        item.refresh_from_db()
+        assert item.status == ReviewItem.Status.PUBLISHED
+        assert item.brief.status == Brief.Status.PUBLISHED
+        for rendition in item.asset.renditions.all():
+            expected = (
+                f"{campaign.brand.slug}/{campaign.uid}/{item.brief.locale}/"
+                f"{item.brief.external_ref}/{rendition.format_name}."
+                f"{'webp' if rendition.file_format == 'WEBP' else 'jpg'}"
+            )
+            assert rendition.published_name == expected
+            with publish.open(expected) as fh:
+                image = Image.open(fh)
+                assert image.size == (rendition.width, rendition.height)
+                assert image.format == rendition.file_format
+    items[2].refresh_from_db()
+    assert items[2].status == ReviewItem.Status.REJECTED
+    assert not items[2].asset.renditions.filter(published_at__isnull=False).exists()
+
+    approved = items[0]
+    trail = list(
+        AuditEvent.objects.filter(review_item=approved).order_by("id").values_list("action", "to_status")
+    )
+    assert trail == [
+        ("review_item_created", "pending"),
+        ("review_approved", "approved"),
+        ("review_published", "published"),
+    ]
+    asset_trail = list(
+        AuditEvent.objects.filter(asset=approved.asset, action="asset_status")
+        .order_by("id")
+        .values_list("from_status", "to_status")
+    )
+    assert asset_trail == [("rendered", "in_review"), ("in_review", "approved"), ("approved", "published")]
+    reject_event = AuditEvent.objects.get(review_item=items[2], action="review_rejected")
+    assert reject_event.actor == admin_user and reject_event.reason == "Off-brand colours"
+
+
+def test_every_task_delivered_twice_creates_nothing_twice(queue, admin_user):
+    campaign = campaign_with_briefs(count=3)
+    campaign_launch(campaign=campaign)
+    queue.run(deliveries=2)
+
+    assert GenerationJob.objects.filter(campaign=campaign).count() == 3
+    assert Asset.objects.filter(brand=campaign.brand).count() == 6  # master + watermarked
+    assert Rendition.objects.filter(asset__brand=campaign.brand).count() == 6  # 3 × 2 formats
+    assert ReviewItem.objects.filter(campaign=campaign).count() == 3
+    assert AuditEvent.objects.filter(action="review_item_created").count() == 3
+    assert all(job.attempts == 1 for job in GenerationJob.objects.all())
+
+    for item in ReviewItem.objects.filter(campaign=campaign):
+        review_item_approve(item=item, actor=admin_user)
+    queue.run(deliveries=2)
+
+    assert ReviewItem.objects.filter(status=ReviewItem.Status.PUBLISHED).count() == 3
+    assert AuditEvent.objects.filter(action="review_published").count() == 3
+    assert AuditEvent.objects.filter(action="asset_status", to_status="published").count() == 3
+    assert Rendition.objects.filter(published_at__isnull=False).count() == 6
+
+
+def test_a_worker_killed_mid_job_is_recovered_without_duplicates(queue, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from generation.services import job_claim, jobs_reconcile
+
+    campaign = campaign_with_briefs(count=1)
+    campaign_launch(campaign=campaign)
+    queue.run(limit=1)  # creates the job and queues its task
+    queue.purge()  # the broker lost that task (Redis) ...
+    job = GenerationJob.objects.get(campaign=campaign)
+    assert job_claim(job_id=job.pk) is not None  # ... or a worker took it and was killed
+    queue.run()
+    assert GenerationJob.objects.get(pk=job.pk).status == GenerationJob.Status.RUNNING
+
+    assert jobs_reconcile() == 0  # the lease still protects the job
+    GenerationJob.objects.filter(pk=job.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert jobs_reconcile() == 1
+    queue.run(deliveries=2)
+
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.SUCCEEDED
+    assert job.attempts == 2
+    assert Asset.objects.filter(brand=campaign.brand).count() == 2
+    assert ReviewItem.objects.filter(campaign=campaign).count() == 1
