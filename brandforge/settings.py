@@ -110,6 +110,7 @@ Q_CLUSTER = {
     "poll": 0.2,
     "save_limit": 500,
     "label": "Task queue",
+    "log_level": env_str("BRANDFORGE_Q_LOG_LEVEL", "WARNING"),
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
@@ -234,5 +235,6 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("BRANDFORGE_LOG_LEVEL", "INFO")},
-    "loggers": {"django_q": {"level": env_str("BRANDFORGE_Q_LOG_LEVEL", "WARNING")}},
+    # django-q2 logs every task at INFO; its logger is named with a hyphen.
+    "loggers": {"django-q": {"level": env_str("BRANDFORGE_Q_LOG_LEVEL", "WARNING")}},
 }

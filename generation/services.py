@@ -111,9 +111,9 @@ def job_run(*, job_id: int) -> GenerationJob | None:
     if job is None:
         return None
     try:
-        master = job.master or _generate_master(job)
-        final = _refine(job, master)
-        _render(job, final)
+        lineage = _refine(job, job.master or _generate_master(job))
+        _render(job, lineage)
+        final = lineage[-1]
     except Exception as exc:
         logger.exception("Job %s attempt %s failed", job.uid, job.attempts)
         job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
@@ -250,23 +250,20 @@ def refinement_chain(*, brief: Brief) -> list[dict]:
     return validate_chain([{"step": "watermark", "params": brand.watermark_params()}])
 
 
-def _refine(job: GenerationJob, master: Asset) -> Asset:
+def _refine(job: GenerationJob, master: Asset) -> list[Asset]:
+    """Run the refinement chain; return the lineage from the master to the final asset."""
     brief = job.brief
     brand = brief.campaign.brand
-    chain = refinement_chain(brief=brief)
-    current = master
+    nodes = [master]
     image = None
-    for entry in chain:
+    for entry in refinement_chain(brief=brief):
+        current = nodes[-1]
         spec = json.dumps(entry, sort_keys=True)
         key = "step:" + hashlib.sha256(f"{current.key}|{spec}".encode()).hexdigest()[:40]
         child = Asset.objects.filter(key=key).first()
         if child is None:
-            step = get_step(entry["step"])
             image = image or file_open_image(current.file)
-            ctx = StepContext(
-                logo=brand_logo_image(brand), palette=tuple(brand.palette), seed=job.seed or 0
-            )
-            image = step.run(image, entry["params"], ctx)
+            image = get_step(entry["step"]).run(image, entry["params"], _step_context(job, brand))
             recipe = {**current.recipe, "steps": [*current.recipe.get("steps", []), entry]}
             child, _ = asset_create(
                 brand=brand, key=key, image=image, recipe=recipe, parent=current, step=entry["step"]
@@ -276,16 +273,39 @@ def _refine(job: GenerationJob, master: Asset) -> Asset:
         asset_set_status(
             asset=current, to=Asset.Status.INTERMEDIATE, allowed_from=[Asset.Status.GENERATED]
         )
-        current = child
-    return current
+        nodes.append(child)
+    return nodes
 
 
-def _render(job: GenerationJob, final: Asset) -> None:
+def _step_context(job: GenerationJob, brand) -> StepContext:
+    return StepContext(logo=brand_logo_image(brand), palette=tuple(brand.palette), seed=job.seed or 0)
+
+
+def _render(job: GenerationJob, lineage: list[Asset]) -> None:
+    """Build one rendition of the final asset per channel format.
+
+    Overlay steps (the watermark) are placed relative to the frame, so a crop must not cut them
+    off: renditions are cropped from the asset before the trailing overlays, which are then
+    applied again at the rendition's size.
+    """
+    final = lineage[-1]
+    steps = final.recipe.get("steps", [])
+    trailing = 0
+    while trailing < len(steps) and get_step(steps[-1 - trailing]["step"]).overlay:
+        trailing += 1
+    overlays = steps[len(steps) - trailing :]
+    source = lineage[len(lineage) - 1 - trailing]
+    overlay_digest = (
+        hashlib.sha256(json.dumps(overlays, sort_keys=True).encode()).hexdigest()[:12]
+        if overlays
+        else ""
+    )
     image = None
+    ctx = None
     for fmt in job.campaign.formats.order_by("name"):
         spec = RenditionSpec(
             format_name=fmt.name,
-            spec=fmt.spec,
+            spec=f"{fmt.spec}+{overlay_digest}" if overlay_digest else fmt.spec,
             width=fmt.width,
             height=fmt.height,
             file_format=fmt.file_format,
@@ -294,10 +314,12 @@ def _render(job: GenerationJob, final: Asset) -> None:
         )
         if final.renditions.filter(spec=spec.spec).exists():
             continue
-        image = image or file_open_image(final.file)
-        rendition_create(
-            asset=final, spec=spec, image=cover(image, width=fmt.width, height=fmt.height)
-        )
+        image = image or file_open_image(source.file)
+        ctx = ctx or _step_context(job, final.brand)
+        framed = cover(image, width=fmt.width, height=fmt.height)
+        for entry in overlays:
+            framed = get_step(entry["step"]).run(framed, entry["params"], ctx)
+        rendition_create(asset=final, spec=spec, image=framed)
     asset_set_status(asset=final, to=Asset.Status.RENDERED, allowed_from=[Asset.Status.GENERATED])
 
 

@@ -1,18 +1,35 @@
 """End to end through the real broker: launch → generate → refine → render → score → review → publish."""
 
+import numpy as np
 import pytest
 from django.core.files.storage import storages
-from PIL import Image
+from PIL import Image, ImageFilter
 
 from assets.models import Asset, Rendition
+from assets.selectors import file_open_image
 from campaigns.models import Brief, Campaign
 from campaigns.services import campaign_launch
 from generation.models import GenerationJob
+from generation.pipeline.renditions import cover
 from review.models import AuditEvent, ReviewItem, Score
 from review.services import review_item_approve, review_item_reject
 from tests.factories import campaign_with_briefs
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def assert_every_rendition_carries_the_watermark(asset):
+    """The logo sits in the bottom-right corner of every format, not cropped off with the master."""
+    master = file_open_image(asset.parent.file).convert("RGB")
+    for rendition in asset.renditions.all():
+        # Smoothing both sides removes codec noise on the grain but keeps a 10-px logo.
+        framed = cover(master, width=rendition.width, height=rendition.height)
+        shipped = file_open_image(rendition.file).convert("RGB")
+        a, b = (np.asarray(im.filter(ImageFilter.BoxBlur(1)), float) for im in (framed, shipped))
+        changed = np.abs(a - b).max(axis=2) > 40
+        h, w = changed.shape
+        assert changed[int(h * 0.6) :, int(w * 0.6) :].mean() > 0.05, rendition.format_name
+        assert changed[: int(h * 0.5), : int(w * 0.5)].mean() < 0.01, rendition.format_name
 
 
 def test_a_campaign_goes_from_launch_to_published_files(queue, admin_user):
@@ -35,6 +52,7 @@ def test_a_campaign_goes_from_launch_to_published_files(queue, admin_user):
         assert [step["step"] for step in recipe["steps"]] == ["watermark"]
         assert isinstance(recipe["seed"], int)
         assert asset.renditions.count() == 2
+        assert_every_rendition_carries_the_watermark(asset)
         scorers = set(Score.objects.filter(asset=asset).values_list("scorer", flat=True))
         assert {"sharpness", "resolution", "aspect"} <= scorers
 

@@ -178,8 +178,10 @@ class Command(BaseCommand):
         )
 
     def _stop_cluster(self, cluster: subprocess.Popen) -> None:
+        # SIGTERM to the cluster's main process only: its sentinel then drains and stops the
+        # workers in order (signalling the whole group makes every child stop on its own).
         if cluster.poll() is None:
-            os.killpg(cluster.pid, signal.SIGTERM)
+            cluster.send_signal(signal.SIGTERM)
             try:
                 cluster.wait(timeout=30)
             except subprocess.TimeoutExpired:
