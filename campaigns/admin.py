@@ -45,6 +45,9 @@ class PromptTemplateAdmin(admin.ModelAdmin):
     def save_formset(self, request, form, formset, change):
         if formset.model is not PromptTemplateVersion:
             return super().save_formset(request, form, formset, change)
+        # New versions go through the service (numbering, hashing, dedupe); saved ones are
+        # immutable, so there is nothing else to save.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for inline_form in formset.forms:
             if not inline_form.has_changed() or inline_form.instance.pk:
                 continue
@@ -55,8 +58,8 @@ class PromptTemplateAdmin(admin.ModelAdmin):
                 variables=data["variables"],
                 negative_prompt=data.get("negative_prompt", ""),
             )
+            formset.new_objects.append(version)
             self.message_user(request, f"Saved {version}.", messages.SUCCESS)
-        return None
 
 
 @admin.register(PromptTemplateVersion)
