@@ -68,7 +68,19 @@ class BrandForm(forms.ModelForm):
 
     class Meta:
         model = Brand
-        fields = "__all__"
+        fields = [
+            "name",
+            "slug",
+            "palette",
+            "fonts",
+            "logo",
+            "watermark_anchor",
+            "watermark_margin",
+            "watermark_opacity",
+            "watermark_scale",
+            "style_tokens",
+            "negative_prompt",
+        ]
 
 
 class BrandImageForm(forms.ModelForm):
@@ -110,7 +122,14 @@ class BrandAdmin(admin.ModelAdmin):
         (None, {"fields": ["name", "slug", "palette", "fonts", "logo"]}),
         (
             "Watermark",
-            {"fields": ["watermark_anchor", "watermark_margin", "watermark_opacity", "watermark_scale"]},
+            {
+                "fields": [
+                    "watermark_anchor",
+                    "watermark_margin",
+                    "watermark_opacity",
+                    "watermark_scale",
+                ]
+            },
         ),
         ("Prompting", {"fields": ["style_tokens", "negative_prompt"]}),
     ]
@@ -177,7 +196,16 @@ class RenditionInline(admin.TabularInline):
     model = Rendition
     extra = 0
     can_delete = False
-    fields = ["format_name", "spec", "width", "height", "file_format", "size_bytes", "link", "published_name"]
+    fields = [
+        "format_name",
+        "spec",
+        "width",
+        "height",
+        "file_format",
+        "size_bytes",
+        "link",
+        "published_name",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -190,7 +218,16 @@ class RenditionInline(admin.TabularInline):
 
 @admin.register(Asset)
 class AssetAdmin(admin.ModelAdmin):
-    list_display = ["preview", "uid", "brand", "status", "step", "dimensions", "file_format", "created_at"]
+    list_display = [
+        "preview",
+        "uid",
+        "brand",
+        "status",
+        "step",
+        "dimensions",
+        "file_format",
+        "created_at",
+    ]
     list_filter = ["status", "brand", "file_format", "step"]
     search_fields = ["uid", "sha256", "key"]
     list_select_related = ["brand"]
@@ -239,7 +276,10 @@ class AssetAdmin(admin.ModelAdmin):
         return format_html_join(
             " → ",
             '<a href="../../{}/change/">{} {}</a>',
-            ((node.pk, thumb(node.thumbnail, 40), node.step or "generated") for node in asset_lineage(obj)),
+            (
+                (node.pk, thumb(node.thumbnail, 40), node.step or "generated")
+                for node in asset_lineage(obj)
+            ),
         )
 
     @admin.display(description="Recipe")
@@ -252,7 +292,15 @@ class AssetAdmin(admin.ModelAdmin):
 
 @admin.register(Rendition)
 class RenditionAdmin(admin.ModelAdmin):
-    list_display = ["asset", "format_name", "width", "height", "file_format", "size_bytes", "published_at"]
+    list_display = [
+        "asset",
+        "format_name",
+        "width",
+        "height",
+        "file_format",
+        "size_bytes",
+        "published_at",
+    ]
     list_filter = ["format_name", "file_format", "asset__brand"]
     search_fields = ["asset__uid", "published_name"]
     list_select_related = ["asset__brand"]

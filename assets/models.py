@@ -123,7 +123,9 @@ class LoraProfile(BrandOwned):
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="lora_profiles")
     name = models.CharField(max_length=120)
     path = models.CharField(max_length=500, help_text="Weights URL or model path at the provider.")
-    scale = models.FloatField(default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(4.0)])
+    scale = models.FloatField(
+        default=1.0, validators=[MinValueValidator(0.0), MaxValueValidator(4.0)]
+    )
     trigger_words = models.CharField(max_length=200, blank=True)
 
     class Meta:
@@ -169,7 +171,9 @@ class ControlReference(BrandOwned):
     name = models.CharField(max_length=120)
     kind = models.CharField(max_length=16, choices=Kind.choices)
     image = models.ImageField(upload_to=brand_upload_to)
-    strength = models.FloatField(default=0.6, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)])
+    strength = models.FloatField(
+        default=0.6, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)]
+    )
 
     class Meta:
         ordering = ["brand", "name"]
@@ -263,4 +267,3 @@ class Rendition(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.asset} · {self.format_name}"
-

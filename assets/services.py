@@ -64,7 +64,7 @@ def asset_create(
         with transaction.atomic():
             asset.save()
     except IntegrityError:
-        # Another delivery of the same task won the race; it stored the same bytes under the same name.
+        # Another delivery of the same task won the race; it stored the same bytes, same name.
         return Asset.objects.get(key=key), False
     return asset, True
 

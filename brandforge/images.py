@@ -56,7 +56,7 @@ _SAVE_OPTIONS: dict[str, dict[str, object]] = {
     "PNG": {"compress_level": 6, "optimize": False},
     "JPEG": {"optimize": False, "progressive": False},
     "WEBP": {"method": 4},
-    # One thread keeps the encoder's output independent of the machine it runs on.
+    # A fixed thread count keeps the bytes from depending on how many cores a worker has.
     "AVIF": {"speed": 6, "max_threads": 1},
 }
 
@@ -115,7 +115,6 @@ def open_untrusted_image(
         # Hostile input makes Pillow's decoders raise many unrelated types; all mean the
         # same thing to the uploader.
         raise ValidationError("The image file is damaged or incomplete.", code="corrupt") from exc
-    _check_size(upright.size, max_pixels=max_pixels, max_side=max_side)
     return upright
 
 
@@ -136,7 +135,8 @@ def encode_image(
 
     Pixels are converted to sRGB; alpha is kept for PNG, WEBP and AVIF when the image has
     it, and JPEG is flattened onto white. Equal pixels and parameters give equal bytes.
-    ``dpi`` is written where the format has a field for it (PNG pHYs, JPEG JFIF).
+    ``quality`` applies to the lossy formats only; ``dpi`` is written where the format has
+    a field for it (PNG pHYs, JPEG JFIF).
     """
     fmt = fmt.upper()
     if fmt not in CONTENT_TYPES:

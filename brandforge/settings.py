@@ -2,7 +2,8 @@
 
 With no variables set BrandForge runs on SQLite (WAL), the django-q2 ORM broker on the same
 database and local file storage under media/. DATABASE_URL, REDIS_URL and
-AWS_STORAGE_BUCKET_NAME switch to PostgreSQL, the Redis broker and S3. The README lists every variable.
+AWS_STORAGE_BUCKET_NAME switch to PostgreSQL, the Redis broker and S3. The README lists every
+variable.
 """
 
 from pathlib import Path
@@ -77,8 +78,9 @@ else:
             "NAME": Path(env_str("BRANDFORGE_SQLITE_PATH") or BASE_DIR / "db.sqlite3"),
             "OPTIONS": {
                 # Several worker processes share this file: WAL lets readers run beside the writer,
-                # and IMMEDIATE takes the write lock at BEGIN, so a transaction waits on busy_timeout
-                # instead of failing with "database is locked" when it upgrades from read to write.
+                # and IMMEDIATE takes the write lock at BEGIN, so a transaction waits on
+                # busy_timeout instead of failing with "database is locked" when it upgrades
+                # from read to write.
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
                 "init_command": (
@@ -143,7 +145,9 @@ if AWS_STORAGE_BUCKET_NAME:
     AWS_S3_REGION_NAME = env_str("AWS_S3_REGION_NAME") or None
     AWS_ACCESS_KEY_ID = env_str("AWS_ACCESS_KEY_ID") or None
     AWS_SECRET_ACCESS_KEY = env_str("AWS_SECRET_ACCESS_KEY") or None
-    AWS_S3_ADDRESSING_STYLE = env_str("AWS_S3_ADDRESSING_STYLE", "path" if AWS_S3_ENDPOINT_URL else "auto")
+    AWS_S3_ADDRESSING_STYLE = env_str(
+        "AWS_S3_ADDRESSING_STYLE", "path" if AWS_S3_ENDPOINT_URL else "auto"
+    )
     AWS_S3_SIGNATURE_VERSION = "s3v4"
     AWS_QUERYSTRING_AUTH = True
     AWS_QUERYSTRING_EXPIRE = env_int("AWS_QUERYSTRING_EXPIRE", 900)

@@ -1,4 +1,4 @@
-"""Provides the storage backends and `storage_put`, the one way BrandForge writes generated files."""
+"""Provides the storage backends and `storage_put`, the one way BrandForge writes files."""
 
 from collections.abc import Mapping
 
@@ -35,7 +35,9 @@ class S3Storage(DjangoS3Storage):
 class TaggedContent(ContentFile):
     """Bytes with the content type and metadata we validated, for storages that can keep them."""
 
-    def __init__(self, data: bytes, *, content_type: str, metadata: Mapping[str, str] | None = None):
+    def __init__(
+        self, data: bytes, *, content_type: str, metadata: Mapping[str, str] | None = None
+    ):
         super().__init__(data)
         self.content_type = content_type
         self.metadata = dict(metadata or {})

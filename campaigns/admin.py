@@ -111,7 +111,8 @@ class BriefInline(admin.TabularInline):
 def progress_bar(done: int, total: int) -> str:
     percent = round(100 * done / total) if total else 0
     return format_html(
-        '<div title="{done} of {total} briefs done" style="display:flex;align-items:center;gap:6px">'
+        '<div title="{done} of {total} briefs done" '
+        'style="display:flex;align-items:center;gap:6px">'
         '<div style="width:120px;height:10px;background:#e5e5e5;border-radius:5px;overflow:hidden">'
         '<div style="width:{percent}%;height:100%;background:#2e7d32"></div></div>'
         "<span>{done}/{total}</span></div>",
@@ -123,7 +124,15 @@ def progress_bar(done: int, total: int) -> str:
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    list_display = ["name", "brand", "status", "progress", "format_list", "locale_list", "launched_at"]
+    list_display = [
+        "name",
+        "brand",
+        "status",
+        "progress",
+        "format_list",
+        "locale_list",
+        "launched_at",
+    ]
     list_filter = ["status", "brand"]
     search_fields = ["name", "briefs__external_ref"]
     filter_horizontal = ["formats", "loras"]

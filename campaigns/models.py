@@ -83,7 +83,11 @@ class PromptTemplateVersion(TimeStampedModel):
 
     def compute_hash(self) -> str:
         canonical = json.dumps(
-            {"body": self.body, "variables": sorted(self.variables), "negative": self.negative_prompt},
+            {
+                "body": self.body,
+                "variables": sorted(self.variables),
+                "negative": self.negative_prompt,
+            },
             sort_keys=True,
         )
         return hashlib.sha256(canonical.encode()).hexdigest()
@@ -97,9 +101,15 @@ class ChannelFormat(TimeStampedModel):
         AVIF = "AVIF"
 
     name = models.CharField(max_length=60, unique=True, help_text="e.g. instagram-story")
-    width = models.PositiveIntegerField(validators=[MinValueValidator(16), MaxValueValidator(12000)])
-    height = models.PositiveIntegerField(validators=[MinValueValidator(16), MaxValueValidator(12000)])
-    file_format = models.CharField(max_length=4, choices=FileFormat.choices, default=FileFormat.WEBP)
+    width = models.PositiveIntegerField(
+        validators=[MinValueValidator(16), MaxValueValidator(12000)]
+    )
+    height = models.PositiveIntegerField(
+        validators=[MinValueValidator(16), MaxValueValidator(12000)]
+    )
+    file_format = models.CharField(
+        max_length=4, choices=FileFormat.choices, default=FileFormat.WEBP
+    )
     quality = models.PositiveSmallIntegerField(
         default=85, validators=[MinValueValidator(1), MaxValueValidator(100)]
     )
@@ -185,7 +195,9 @@ class Brief(PublicIdModel):
     class Meta:
         ordering = ["campaign", "id"]
         constraints = [
-            models.UniqueConstraint(fields=["campaign", "fingerprint"], name="brief_unique_content"),
+            models.UniqueConstraint(
+                fields=["campaign", "fingerprint"], name="brief_unique_content"
+            ),
             models.UniqueConstraint(
                 fields=["campaign", "external_ref"],
                 condition=~Q(external_ref=""),
@@ -219,7 +231,9 @@ class Brief(PublicIdModel):
                 campaign_id=self.campaign_id, fingerprint=self.fingerprint
             ).exclude(pk=self.pk)
             if duplicate.exists():
-                raise ValidationError("The campaign already has this brief (same template, variables, locale).")
+                raise ValidationError(
+                    "The campaign already has this brief (same template, variables, locale)."
+                )
 
     def compute_fingerprint(self) -> str:
         canonical = json.dumps(

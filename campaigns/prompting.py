@@ -43,10 +43,11 @@ def validate_template(body: str, declared: Iterable[str]) -> None:
     unknown = sorted({slot for slot in template_slots(body) if slot not in allowed})
     if unknown:
         raise ValidationError(
-            "Unknown slot(s) %(slots)s: declare them as variables or use a built-in (%(builtins)s).",
+            "Unknown slot(s) %(slots)s: declare them as variables or use a built-in "
+            "(%(builtins)s).",
             code="unknown_slot",
             params={
-                "slots": ", ".join("{{%s}}" % s for s in unknown),
+                "slots": ", ".join("{{" + slot + "}}" for slot in unknown),
                 "builtins": ", ".join(sorted(BUILTIN_SLOTS)),
             },
         )
@@ -61,7 +62,9 @@ def validate_values(declared: Iterable[str], values: object) -> dict[str, str]:
     unknown = sorted(values.keys() - declared)
     errors = []
     if missing:
-        errors.append(ValidationError(f"Missing variable(s): {', '.join(missing)}.", code="missing"))
+        errors.append(
+            ValidationError(f"Missing variable(s): {', '.join(missing)}.", code="missing")
+        )
     if unknown:
         errors.append(
             ValidationError(

@@ -105,12 +105,18 @@ def campaign_launch(*, campaign: Campaign) -> Campaign:
     """Start a draft or paused campaign; workers then make one job per brief."""
     campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
     if campaign.status not in (Campaign.Status.DRAFT, Campaign.Status.PAUSED):
-        raise ApplicationError(f"{campaign.name} is {campaign.get_status_display()}; it cannot be launched.")
+        raise ApplicationError(
+            f"{campaign.name} is {campaign.get_status_display()}; it cannot be launched."
+        )
     if not campaign.formats.exists():
-        raise ApplicationError(f"{campaign.name} has no channel format: add at least one before launching.")
+        raise ApplicationError(
+            f"{campaign.name} has no channel format: add at least one before launching."
+        )
     briefs = list(campaign.briefs.select_related("template_version"))
     if not briefs:
-        raise ApplicationError(f"{campaign.name} has no briefs: add or import briefs before launching.")
+        raise ApplicationError(
+            f"{campaign.name} has no briefs: add or import briefs before launching."
+        )
     for brief in briefs:
         try:
             brief_render_prompt(brief=brief)

@@ -60,5 +60,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
         self.message_user(request, f"Requeued {moved} job(s).", messages.SUCCESS)
         if skipped:
             self.message_user(
-                request, f"{skipped} job(s) were not dead or failed and were left alone.", messages.WARNING
+                request,
+                f"{skipped} job(s) were not dead or failed and were left alone.",
+                messages.WARNING,
             )

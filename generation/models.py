@@ -63,7 +63,9 @@ class GenerationJob(PublicIdModel):
 
     campaign = models.ForeignKey(Campaign, on_delete=models.CASCADE, related_name="jobs")
     brief = models.ForeignKey(Brief, on_delete=models.CASCADE, related_name="jobs")
-    variant = models.PositiveIntegerField(default=0, help_text="0 first take, n the n-th regeneration.")
+    variant = models.PositiveIntegerField(
+        default=0, help_text="0 first take, n the n-th regeneration."
+    )
     idempotency_key = models.CharField(max_length=200, unique=True)
     rule = models.ForeignKey(
         RoutingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"

@@ -1,4 +1,4 @@
-"""Provides the generation engine: jobs per brief, claiming with leases, generate → refine → render."""
+"""Provides the generation engine: jobs per brief, leases, then generate → refine → render."""
 
 import hashlib
 import json
@@ -10,7 +10,6 @@ from datetime import timedelta
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from PIL import Image
 
 from assets.models import Asset
 from assets.selectors import brand_logo_image, file_open_image
@@ -160,13 +159,15 @@ def backoff(attempt: int, *, base: float = 5.0, cap: float = 300.0) -> timedelta
 def jobs_reconcile() -> int:
     """Re-queue jobs whose retry is due, whose lease expired, or whose task the broker lost."""
     now = timezone.now()
-    due = GenerationJob.objects.filter(
-        status=GenerationJob.Status.FAILED, next_attempt_at__lte=now
-    ) | GenerationJob.objects.filter(
-        status__in=[GenerationJob.Status.RUNNING, GenerationJob.Status.SUBMITTING],
-        lease_expires_at__lte=now,
-    ) | GenerationJob.objects.filter(
-        status=GenerationJob.Status.QUEUED, created_at__lte=now - timedelta(minutes=2)
+    due = (
+        GenerationJob.objects.filter(status=GenerationJob.Status.FAILED, next_attempt_at__lte=now)
+        | GenerationJob.objects.filter(
+            status__in=[GenerationJob.Status.RUNNING, GenerationJob.Status.SUBMITTING],
+            lease_expires_at__lte=now,
+        )
+        | GenerationJob.objects.filter(
+            status=GenerationJob.Status.QUEUED, created_at__lte=now - timedelta(minutes=2)
+        )
     )
     count = 0
     for job_id in due.values_list("pk", flat=True):
@@ -278,7 +279,9 @@ def _refine(job: GenerationJob, master: Asset) -> list[Asset]:
 
 
 def _step_context(job: GenerationJob, brand) -> StepContext:
-    return StepContext(logo=brand_logo_image(brand), palette=tuple(brand.palette), seed=job.seed or 0)
+    return StepContext(
+        logo=brand_logo_image(brand), palette=tuple(brand.palette), seed=job.seed or 0
+    )
 
 
 def _render(job: GenerationJob, lineage: list[Asset]) -> None:

@@ -1,4 +1,4 @@
-"""Provides the admin for quality gates, the review queue (approve/reject), scores and the audit trail."""
+"""Provides the admin for quality gates, the review queue, scores and the audit trail."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -113,8 +113,14 @@ class ReviewItemAdmin(admin.ModelAdmin):
             "",
             "<div>{} · {} · {} → {} · {} {}</div>",
             (
-                (e.created_at.strftime("%Y-%m-%d %H:%M:%S"), e.action, e.from_status or "∅",
-                 e.to_status, e.actor or e.source, e.reason)
+                (
+                    e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                    e.action,
+                    e.from_status or "∅",
+                    e.to_status,
+                    e.actor or e.source,
+                    e.reason,
+                )
                 for e in obj.audit_events.select_related("actor").order_by("id")
             ),
         )
@@ -145,7 +151,9 @@ class ReviewItemAdmin(admin.ModelAdmin):
     def reject(self, request, queryset):
         reason = request.POST.get("reason", "")
         if not reason.strip():
-            self.message_user(request, "Type a reason in the box beside the action to reject.", messages.ERROR)
+            self.message_user(
+                request, "Type a reason in the box beside the action to reject.", messages.ERROR
+            )
             return
         self._decide(
             request,
@@ -171,7 +179,16 @@ class ScoreAdmin(admin.ModelAdmin):
 
 @admin.register(AuditEvent)
 class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "action", "from_status", "to_status", "actor", "source", "asset", "reason"]
+    list_display = [
+        "created_at",
+        "action",
+        "from_status",
+        "to_status",
+        "actor",
+        "source",
+        "asset",
+        "reason",
+    ]
     list_filter = ["action", "source", "to_status"]
     search_fields = ["asset__uid", "reason", "actor__username"]
     list_select_related = ["actor", "asset"]

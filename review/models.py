@@ -33,7 +33,9 @@ class QualityGate(TimeStampedModel):
         ordering = ["brand", "name"]
         constraints = [
             models.UniqueConstraint(
-                fields=["brand"], condition=Q(campaign__isnull=True), name="gate_one_default_per_brand"
+                fields=["brand"],
+                condition=Q(campaign__isnull=True),
+                name="gate_one_default_per_brand",
             )
         ]
 
@@ -75,7 +77,9 @@ class Score(TimeStampedModel):
         ]
 
     def __str__(self) -> str:
-        return f"{self.scorer}@{self.subject}={self.value:.3g} ({'pass' if self.passed else 'fail'})"
+        return (
+            f"{self.scorer}@{self.subject}={self.value:.3g} ({'pass' if self.passed else 'fail'})"
+        )
 
 
 class ReviewItem(TimeStampedModel):

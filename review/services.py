@@ -29,7 +29,9 @@ def gate_for(*, campaign: Campaign) -> QualityGate | None:
 def asset_score(*, asset: Asset, gate: QualityGate | None) -> list[Score]:
     """Run every scorer on the master image and each rendition; stored once per scorer version."""
     thresholds = dict(gate.thresholds) if gate else {}
-    subjects = [("master", file_open_image(asset.file), ScoreContext(thresholds=thresholds), "master")]
+    subjects = [
+        ("master", file_open_image(asset.file), ScoreContext(thresholds=thresholds), "master")
+    ]
     for rendition in asset.renditions.order_by("format_name"):
         ctx = ScoreContext(
             target_width=rendition.width, target_height=rendition.height, thresholds=thresholds
@@ -44,7 +46,11 @@ def asset_score(*, asset: Asset, gate: QualityGate | None) -> list[Score]:
                 subject=subject,
                 scorer=scorer.name,
                 scorer_version=scorer.version,
-                defaults={"value": result.value, "passed": result.passed, "details": result.details},
+                defaults={
+                    "value": result.value,
+                    "passed": result.passed,
+                    "details": result.details,
+                },
             )
             scores.append(score)
     return scores
@@ -107,7 +113,9 @@ def job_review_prepare(*, job_id: int) -> ReviewItem | None:
                 to_status=ReviewItem.Status.PENDING,
                 data=summary,
             )
-            _asset_move(asset, Asset.Status.IN_REVIEW, [Asset.Status.RENDERED], Source.WORKER, None, "")
+            _asset_move(
+                asset, Asset.Status.IN_REVIEW, [Asset.Status.RENDERED], Source.WORKER, None, ""
+            )
             brief_set_status(
                 brief=job.brief, to=Brief.Status.IN_REVIEW, allowed_from=[Brief.Status.GENERATING]
             )
@@ -177,7 +185,11 @@ def _decide(item: ReviewItem, *, to: ReviewItem.Status, actor, source: str, reas
 
 @transaction.atomic
 def review_item_approve(
-    *, item: ReviewItem, actor: AbstractBaseUser | None, source: str = Source.ADMIN, reason: str = ""
+    *,
+    item: ReviewItem,
+    actor: AbstractBaseUser | None,
+    source: str = Source.ADMIN,
+    reason: str = "",
 ) -> ReviewItem:
     """Approve a pending item; publishing follows in a worker. A second decision is refused."""
     _decide(item, to=ReviewItem.Status.APPROVED, actor=actor, source=source, reason=reason)
@@ -189,7 +201,9 @@ def review_item_reject(
     *, item: ReviewItem, actor: AbstractBaseUser | None, reason: str, source: str = Source.ADMIN
 ) -> ReviewItem:
     if not reason.strip():
-        raise ApplicationError("Say why the asset is rejected; the reason is kept in the audit trail.")
+        raise ApplicationError(
+            "Say why the asset is rejected; the reason is kept in the audit trail."
+        )
     _decide(item, to=ReviewItem.Status.REJECTED, actor=actor, source=source, reason=reason.strip())
     return item
 
@@ -235,7 +249,9 @@ def review_item_publish(*, item_id: int) -> ReviewItem:
                 from_status=ReviewItem.Status.APPROVED,
                 to_status=ReviewItem.Status.PUBLISHED,
             )
-            _asset_move(asset, Asset.Status.PUBLISHED, [Asset.Status.APPROVED], Source.WORKER, None, "")
+            _asset_move(
+                asset, Asset.Status.PUBLISHED, [Asset.Status.APPROVED], Source.WORKER, None, ""
+            )
             brief_set_status(brief=item.brief, to=Brief.Status.PUBLISHED)
     item.refresh_from_db()
     return item

@@ -13,7 +13,9 @@ from campaigns.services import brief_create, prompt_template_version_create
 
 def png_bytes(size=(64, 64), colour=(200, 30, 30, 255), mode="RGBA") -> bytes:
     image = Image.new(mode, size, colour)
-    ImageDraw.Draw(image).ellipse([4, 4, size[0] - 4, size[1] - 4], fill=(255, 255, 255, 255)[: len(mode)])
+    ImageDraw.Draw(image).ellipse(
+        [4, 4, size[0] - 4, size[1] - 4], fill=(255, 255, 255, 255)[: len(mode)]
+    )
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -63,7 +65,9 @@ class PromptTemplateFactory(factory.django.DjangoModelFactory):
     name = factory.Sequence(lambda n: f"template {n}")
 
 
-def template_version(brand=None, body="A {{product}} on a table for {{brand}}", variables=("product",)):
+def template_version(
+    brand=None, body="A {{product}} on a table for {{brand}}", variables=("product",)
+):
     template = PromptTemplateFactory(brand=brand or BrandFactory())
     return prompt_template_version_create(template=template, body=body, variables=list(variables))
 

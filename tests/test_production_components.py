@@ -22,7 +22,9 @@ def test_the_configured_components_are_the_production_ones():
     assert type(storages["publish"]).__name__ == "S3Storage"
 
 
-def test_published_objects_land_in_s3_with_validated_type_and_metadata(queue, admin_user, s3_bucket):
+def test_published_objects_land_in_s3_with_validated_type_and_metadata(
+    queue, admin_user, s3_bucket
+):
     campaign = campaign_with_briefs(count=1)
     campaign_launch(campaign=campaign)
     queue.run()
@@ -44,5 +46,7 @@ def test_published_objects_land_in_s3_with_validated_type_and_metadata(queue, ad
         assert head["Metadata"]["sha256"] == rendition.sha256
         assert head["Metadata"]["digital-source-type"] == "trainedAlgorithmicMedia"
     # The working copies are private objects under the work prefix, never public-read.
-    acl = s3_bucket.get_object_acl(Bucket=bucket, Key=f"{storages['default'].location}/{item.asset.file.name}")
+    acl = s3_bucket.get_object_acl(
+        Bucket=bucket, Key=f"{storages['default'].location}/{item.asset.file.name}"
+    )
     assert all(grant["Grantee"].get("URI", "").find("AllUsers") == -1 for grant in acl["Grants"])

@@ -6,97 +6,247 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('assets', '0001_initial'),
-        ('campaigns', '0001_initial'),
+        ("assets", "0001_initial"),
+        ("campaigns", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='ReviewItem',
+            name="ReviewItem",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('approved', 'Approved'), ('rejected', 'Rejected'), ('published', 'Published')], db_index=True, default='pending', max_length=16)),
-                ('flagged', models.BooleanField(default=False, help_text='A gate scorer failed.')),
-                ('gate_summary', models.JSONField(blank=True, default=dict)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('reason', models.TextField(blank=True, max_length=1000)),
-                ('published_at', models.DateTimeField(blank=True, null=True)),
-                ('asset', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='review_item', to='assets.asset')),
-                ('brief', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='review_items', to='campaigns.brief')),
-                ('campaign', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='review_items', to='campaigns.campaign')),
-                ('decided_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("approved", "Approved"),
+                            ("rejected", "Rejected"),
+                            ("published", "Published"),
+                        ],
+                        db_index=True,
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("flagged", models.BooleanField(default=False, help_text="A gate scorer failed.")),
+                ("gate_summary", models.JSONField(blank=True, default=dict)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("reason", models.TextField(blank=True, max_length=1000)),
+                ("published_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "asset",
+                    models.OneToOneField(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="review_item",
+                        to="assets.asset",
+                    ),
+                ),
+                (
+                    "brief",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="review_items",
+                        to="campaigns.brief",
+                    ),
+                ),
+                (
+                    "campaign",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="review_items",
+                        to="campaigns.campaign",
+                    ),
+                ),
+                (
+                    "decided_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['created_at'],
+                "ordering": ["created_at"],
             },
         ),
         migrations.CreateModel(
-            name='AuditEvent',
+            name="AuditEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('source', models.CharField(choices=[('admin', 'Admin'), ('api', 'Api'), ('worker', 'Worker')], max_length=8)),
-                ('action', models.CharField(max_length=40)),
-                ('from_status', models.CharField(blank=True, max_length=16)),
-                ('to_status', models.CharField(blank=True, max_length=16)),
-                ('reason', models.TextField(blank=True)),
-                ('data', models.JSONField(blank=True, default=dict)),
-                ('actor', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('asset', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='audit_events', to='assets.asset')),
-                ('review_item', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='audit_events', to='review.reviewitem')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                (
+                    "source",
+                    models.CharField(
+                        choices=[("admin", "Admin"), ("api", "Api"), ("worker", "Worker")],
+                        max_length=8,
+                    ),
+                ),
+                ("action", models.CharField(max_length=40)),
+                ("from_status", models.CharField(blank=True, max_length=16)),
+                ("to_status", models.CharField(blank=True, max_length=16)),
+                ("reason", models.TextField(blank=True)),
+                ("data", models.JSONField(blank=True, default=dict)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="audit_events",
+                        to="assets.asset",
+                    ),
+                ),
+                (
+                    "review_item",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="audit_events",
+                        to="review.reviewitem",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-id'],
+                "ordering": ["-created_at", "-id"],
             },
         ),
         migrations.CreateModel(
-            name='Score',
+            name="Score",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('subject', models.CharField(help_text="'master' or the rendition's format.", max_length=200)),
-                ('scorer', models.CharField(max_length=60)),
-                ('scorer_version', models.PositiveIntegerField()),
-                ('value', models.FloatField()),
-                ('passed', models.BooleanField()),
-                ('details', models.JSONField(blank=True, default=dict)),
-                ('asset', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='scores', to='assets.asset')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                (
+                    "subject",
+                    models.CharField(
+                        help_text="'master' or the rendition's format.", max_length=200
+                    ),
+                ),
+                ("scorer", models.CharField(max_length=60)),
+                ("scorer_version", models.PositiveIntegerField()),
+                ("value", models.FloatField()),
+                ("passed", models.BooleanField()),
+                ("details", models.JSONField(blank=True, default=dict)),
+                (
+                    "asset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="scores",
+                        to="assets.asset",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['asset', 'subject', 'scorer'],
+                "ordering": ["asset", "subject", "scorer"],
             },
         ),
         migrations.CreateModel(
-            name='QualityGate',
+            name="QualityGate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('name', models.CharField(max_length=120)),
-                ('thresholds', models.JSONField(blank=True, default=dict, help_text='Scorer name → threshold; only these scorers decide, e.g. {"sharpness": 80}.')),
-                ('on_fail', models.CharField(choices=[('flag', 'Flag for the reviewer'), ('reject', 'Reject automatically')], default='flag', max_length=8)),
-                ('brand', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='quality_gates', to='assets.brand')),
-                ('campaign', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.CASCADE, related_name='quality_gate', to='campaigns.campaign')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("name", models.CharField(max_length=120)),
+                (
+                    "thresholds",
+                    models.JSONField(
+                        blank=True,
+                        default=dict,
+                        help_text='Scorer name → threshold; only these scorers decide, e.g. {"sharpness": 80}.',
+                    ),
+                ),
+                (
+                    "on_fail",
+                    models.CharField(
+                        choices=[
+                            ("flag", "Flag for the reviewer"),
+                            ("reject", "Reject automatically"),
+                        ],
+                        default="flag",
+                        max_length=8,
+                    ),
+                ),
+                (
+                    "brand",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quality_gates",
+                        to="assets.brand",
+                    ),
+                ),
+                (
+                    "campaign",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="quality_gate",
+                        to="campaigns.campaign",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['brand', 'name'],
-                'constraints': [models.UniqueConstraint(condition=models.Q(('campaign__isnull', True)), fields=('brand',), name='gate_one_default_per_brand')],
+                "ordering": ["brand", "name"],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("campaign__isnull", True)),
+                        fields=("brand",),
+                        name="gate_one_default_per_brand",
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='reviewitem',
-            index=models.Index(fields=['campaign', 'status'], name='review_revi_campaig_f929dc_idx'),
+            model_name="reviewitem",
+            index=models.Index(
+                fields=["campaign", "status"], name="review_revi_campaig_f929dc_idx"
+            ),
         ),
         migrations.AddConstraint(
-            model_name='score',
-            constraint=models.UniqueConstraint(fields=('asset', 'subject', 'scorer', 'scorer_version'), name='score_unique'),
+            model_name="score",
+            constraint=models.UniqueConstraint(
+                fields=("asset", "subject", "scorer", "scorer_version"), name="score_unique"
+            ),
         ),
     ]

@@ -1,4 +1,4 @@
-"""Tests the embedded default and production settings, in fresh processes as a deployment sees them."""
+"""Tests the embedded default and production settings, in fresh processes as deployments do."""
 
 import os
 import secrets
@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVICE_VARS = ("DATABASE_URL", "REDIS_URL", "AWS_STORAGE_BUCKET_NAME", "BRANDFORGE_REQUIRE_SERVICES")
+SERVICE_VARS = (
+    "DATABASE_URL",
+    "REDIS_URL",
+    "AWS_STORAGE_BUCKET_NAME",
+    "BRANDFORGE_REQUIRE_SERVICES",
+)
 
 # Reads, then writes, in one transaction: the pattern that fails with "database is locked" when
 # two processes both hold a read lock and try to upgrade it (SQLite's DEFERRED default).
@@ -48,8 +53,12 @@ def test_sqlite_runs_in_wal_mode_and_concurrent_writers_do_not_lock_each_other(t
     start = str(time.time() + 3)
     writers = [
         subprocess.Popen(  # noqa: S603
-            [sys.executable, "-c", WRITER, "400", start], cwd=ROOT, env=env,
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [sys.executable, "-c", WRITER, "400", start],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(3)
     ]
@@ -65,10 +74,17 @@ def test_sqlite_runs_in_wal_mode_and_concurrent_writers_do_not_lock_each_other(t
 
 def test_the_embedded_default_shares_one_secret_key_between_processes(tmp_path):
     env = embedded_env(tmp_path)
-    code = "import django; django.setup(); from django.conf import settings; print(settings.SECRET_KEY)"
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; print(s.SECRET_KEY)"
+    )
     keys = {
         subprocess.run(  # noqa: S603
-            [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+            [sys.executable, "-c", code],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         for _ in range(2)
     }
@@ -84,9 +100,12 @@ def test_check_deploy_is_clean_with_production_variables(tmp_path):
         BRANDFORGE_HTTPS="1",
         DJANGO_DEBUG="0",
     )
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
@@ -94,7 +113,7 @@ def test_check_deploy_is_clean_with_production_variables(tmp_path):
 
 def test_a_malformed_boolean_variable_is_a_clear_error(tmp_path):
     env = embedded_env(tmp_path, DJANGO_DEBUG="maybe")
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
     )
     assert result.returncode != 0

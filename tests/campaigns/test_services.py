@@ -2,6 +2,7 @@
 
 import pytest
 from django.core.exceptions import ValidationError
+from django_q.models import OrmQ
 
 from campaigns.models import Brief, Campaign
 from campaigns.services import (
@@ -10,7 +11,6 @@ from campaigns.services import (
     campaign_launch,
     prompt_template_version_create,
 )
-from django_q.models import OrmQ
 from generation.models import GenerationJob
 from tests.factories import (
     BrandFactory,
@@ -46,11 +46,17 @@ def test_resubmitting_a_brief_returns_the_existing_one():
     campaign = CampaignFactory()
     version = template_version(brand=campaign.brand)
     first, created = brief_create(
-        campaign=campaign, template_version=version, variables={"product": "mug"}, locale="en-GB",
+        campaign=campaign,
+        template_version=version,
+        variables={"product": "mug"},
+        locale="en-GB",
         external_ref="B-1",
     )
     again, created_again = brief_create(
-        campaign=campaign, template_version=version, variables={"product": "mug"}, locale="en-GB",
+        campaign=campaign,
+        template_version=version,
+        variables={"product": "mug"},
+        locale="en-GB",
         external_ref="B-1",
     )
     same_content, created_third = brief_create(
@@ -64,11 +70,21 @@ def test_resubmitting_a_brief_returns_the_existing_one():
 def test_a_reused_external_ref_with_other_content_is_an_error():
     campaign = CampaignFactory()
     version = template_version(brand=campaign.brand)
-    brief_create(campaign=campaign, template_version=version, variables={"product": "mug"},
-                 locale="en-GB", external_ref="B-1")
+    brief_create(
+        campaign=campaign,
+        template_version=version,
+        variables={"product": "mug"},
+        locale="en-GB",
+        external_ref="B-1",
+    )
     with pytest.raises(ValidationError, match="already exists"):
-        brief_create(campaign=campaign, template_version=version, variables={"product": "cup"},
-                     locale="en-GB", external_ref="B-1")
+        brief_create(
+            campaign=campaign,
+            template_version=version,
+            variables={"product": "cup"},
+            locale="en-GB",
+            external_ref="B-1",
+        )
 
 
 @pytest.mark.parametrize(
@@ -84,7 +100,9 @@ def test_invalid_briefs_are_refused(variables, locale, message):
     campaign = CampaignFactory()
     version = template_version(brand=campaign.brand)
     with pytest.raises(ValidationError) as exc:
-        brief_create(campaign=campaign, template_version=version, variables=variables, locale=locale)
+        brief_create(
+            campaign=campaign, template_version=version, variables=variables, locale=locale
+        )
     assert message in str(exc.value)
     assert Brief.objects.count() == 0
 
@@ -93,8 +111,9 @@ def test_a_brief_cannot_use_another_brands_template():
     campaign = CampaignFactory()
     foreign = template_version(brand=BrandFactory())
     with pytest.raises(ValidationError, match="another brand"):
-        brief_create(campaign=campaign, template_version=foreign, variables={"product": "x"},
-                     locale="en-GB")
+        brief_create(
+            campaign=campaign, template_version=foreign, variables={"product": "x"}, locale="en-GB"
+        )
 
 
 def test_prompt_adds_brand_style_and_merges_negatives():

@@ -32,7 +32,9 @@ def test_every_admin_page_renders_with_data(admin_client, reviewed_campaign):
             assert admin_client.get(detail).status_code == 200, detail
 
 
-def test_review_list_shows_small_thumbnails_and_campaign_list_shows_progress(admin_client, reviewed_campaign):
+def test_review_list_shows_small_thumbnails_and_campaign_list_shows_progress(
+    admin_client, reviewed_campaign
+):
     page = admin_client.get(reverse("admin:review_reviewitem_changelist")).content.decode()
     item = ReviewItem.objects.first()
     assert item.asset.thumbnail.url in page
@@ -49,14 +51,19 @@ def test_approve_and_reject_actions_are_audited_and_a_second_decision_is_refused
 
     admin_client.post(url, {"action": "approve", "_selected_action": [first.pk], "reason": ""})
     response = admin_client.post(
-        url, {"action": "reject", "_selected_action": [second.pk], "reason": "Logo too small"}, follow=True
+        url,
+        {"action": "reject", "_selected_action": [second.pk], "reason": "Logo too small"},
+        follow=True,
     )
     assert "Rejected 1 item(s)." in response.content.decode()
     first.refresh_from_db()
     second.refresh_from_db()
     assert (first.status, second.status) == (ReviewItem.Status.APPROVED, ReviewItem.Status.REJECTED)
     assert first.decided_by == admin_user
-    assert AuditEvent.objects.get(review_item=second, action="review_rejected").reason == "Logo too small"
+    assert (
+        AuditEvent.objects.get(review_item=second, action="review_rejected").reason
+        == "Logo too small"
+    )
 
     again = admin_client.post(
         url, {"action": "approve", "_selected_action": [second.pk], "reason": ""}, follow=True
@@ -64,9 +71,12 @@ def test_approve_and_reject_actions_are_audited_and_a_second_decision_is_refused
     assert "was already rejected by admin; nothing was changed." in again.content.decode()
     second.refresh_from_db()
     assert second.status == ReviewItem.Status.REJECTED
-    assert AuditEvent.objects.filter(review_item=second, action__startswith="review_").exclude(
-        action="review_item_created"
-    ).count() == 1
+    assert (
+        AuditEvent.objects.filter(review_item=second, action__startswith="review_")
+        .exclude(action="review_item_created")
+        .count()
+        == 1
+    )
 
     queue.run()
     first.refresh_from_db()

@@ -1,4 +1,4 @@
-"""Provides `manage.py demo`: a demo brand and campaign run through the whole pipeline by real workers."""
+"""Provides `manage.py demo`: a demo campaign run through the whole pipeline by real workers."""
 
 import io
 import os

@@ -1,0 +1,79 @@
+"""Provides the watermark step, which places the brand logo on an image."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image
+
+from brandforge.images import flatten
+from generation.pipeline.base import ParamSpec, Step, StepContext
+from generation.pipeline.registry import register
+
+# (horizontal, vertical) position of the logo box: 0 = start, 0.5 = centre, 1 = end.
+ANCHORS: dict[str, tuple[float, float]] = {
+    "top-left": (0.0, 0.0),
+    "top": (0.5, 0.0),
+    "top-right": (1.0, 0.0),
+    "left": (0.0, 0.5),
+    "center": (0.5, 0.5),
+    "right": (1.0, 0.5),
+    "bottom-left": (0.0, 1.0),
+    "bottom": (0.5, 1.0),
+    "bottom-right": (1.0, 1.0),
+}
+
+
+@register
+class WatermarkStep(Step):
+    """Composite the brand logo onto the image at an anchor.
+
+    The logo keeps its aspect ratio and its own transparency, scaled by ``opacity``. Its
+    width is ``scale`` times the image width, reduced if the logo would then not fit inside
+    the margins. Brands without a logo are not watermarked: the image passes through.
+    """
+
+    name = "watermark"
+    version = 1
+    overlay = True
+    params = {
+        "anchor": ParamSpec(str, "bottom-right", choices=tuple(ANCHORS), help="Logo position"),
+        "margin": ParamSpec(
+            float, 0.04, minimum=0.0, maximum=0.25, help="Gap to the edge, share of shorter side"
+        ),
+        "opacity": ParamSpec(float, 0.8, minimum=0.0, maximum=1.0, help="Logo opacity"),
+        "scale": ParamSpec(
+            float, 0.18, minimum=0.02, maximum=0.5, help="Logo width, share of image width"
+        ),
+    }
+
+    def run(self, image: Image.Image, params: dict[str, Any], ctx: StepContext) -> Image.Image:
+        base = flatten(image)
+        if ctx.logo is None:
+            return base
+        margin = round(params["margin"] * min(base.size))
+        logo = _fit_logo(ctx.logo, base.size, scale=params["scale"], margin=margin)
+        horizontal, vertical = ANCHORS[params["anchor"]]
+        x = margin + round((base.width - 2 * margin - logo.width) * horizontal)
+        y = margin + round((base.height - 2 * margin - logo.height) * vertical)
+        alpha = logo.getchannel("A").point(_opacity_table(params["opacity"]))
+        base.paste(logo.convert("RGB"), (x, y), mask=alpha)
+        return base
+
+
+def _fit_logo(
+    logo: Image.Image, size: tuple[int, int], *, scale: float, margin: int
+) -> Image.Image:
+    logo = logo.convert("RGBA")
+    room_w = max(1, size[0] - 2 * margin)
+    room_h = max(1, size[1] - 2 * margin)
+    width = min(max(1, round(size[0] * scale)), room_w)
+    height = max(1, round(logo.height * width / logo.width))
+    if height > room_h:
+        height = room_h
+        width = max(1, round(logo.width * height / logo.height))
+    return logo.resize((width, height), Image.Resampling.LANCZOS)
+
+
+def _opacity_table(opacity: float) -> list[int]:
+    return [round(level * opacity) for level in range(256)]

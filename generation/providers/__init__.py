@@ -1,0 +1,1 @@
+"""Provides image providers: adapters that turn a generation request into image bytes."""
