@@ -154,3 +154,12 @@ def campaign_complete_if_done(*, campaign_id: int) -> bool:
             status=Campaign.Status.COMPLETED, completed_at=timezone.now(), updated_at=timezone.now()
         )
     )
+
+
+def campaign_reopen(*, campaign_id: int) -> bool:
+    """Put a completed campaign back to running, when work on one of its briefs starts again."""
+    return bool(
+        Campaign.objects.filter(pk=campaign_id, status=Campaign.Status.COMPLETED).update(
+            status=Campaign.Status.RUNNING, completed_at=None, updated_at=timezone.now()
+        )
+    )

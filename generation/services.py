@@ -17,7 +17,7 @@ from assets.services import RenditionSpec, asset_create, asset_set_status, rendi
 from brandforge.images import open_untrusted_image
 from brandforge.tasks import enqueue, flow_emit
 from campaigns.models import Brief, Campaign
-from campaigns.services import brief_render_prompt, brief_set_status
+from campaigns.services import brief_render_prompt, brief_set_status, campaign_reopen
 from generation.models import GenerationJob, RoutingRule
 from generation.pipeline.base import StepContext
 from generation.pipeline.registry import get_step, validate_chain
@@ -87,6 +87,8 @@ def job_claim(*, job_id: int) -> GenerationJob | None:
             return None
         if job.lease_expires_at and job.lease_expires_at > now:
             return None
+        if job.status == GenerationJob.Status.FAILED and job.next_attempt_at > now:
+            return None  # a duplicate delivery must not jump the backoff
         if job.attempts >= job.max_attempts:
             job.status = GenerationJob.Status.DEAD
             job.error = job.error or "Ran out of attempts."
@@ -340,5 +342,6 @@ def job_requeue(*, job: GenerationJob) -> bool:
         )
         if moved:
             brief_set_status(brief=job.brief, to=Brief.Status.GENERATING)
+            campaign_reopen(campaign_id=job.campaign_id)
             enqueue(JOB_TASK, job.pk)
     return bool(moved)
