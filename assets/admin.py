@@ -24,19 +24,14 @@ def thumb(field_file, size: int = 64) -> str:
     if not field_file:
         return "—"
     return format_html(
-        '<img src="{}" alt="" loading="lazy" style="max-width:{}px;max-height:{}px;'
-        'border-radius:4px;box-shadow:0 0 0 1px #ccc">',
-        field_file.url,
-        size,
-        size,
+        '<img src="{}" alt="" loading="lazy" class="bf-thumb bf-thumb-{}">', field_file.url, size
     )
 
 
 def swatches(palette: list[str]) -> str:
     return format_html_join(
         "",
-        '<span title="{0}" style="display:inline-block;width:16px;height:16px;margin-right:2px;'
-        'background:{0};border:1px solid #999;border-radius:3px"></span>',
+        '<span class="bf-swatch" title="{0}" style="background:{0}"></span>',
         ((colour,) for colour in palette if isinstance(colour, str)),
     )
 
@@ -285,7 +280,7 @@ class AssetAdmin(admin.ModelAdmin):
     @admin.display(description="Recipe")
     def recipe_pretty(self, obj):
         return format_html(
-            '<pre style="white-space:pre-wrap;max-width:60em">{}</pre>',
+            '<pre class="bf-pre">{}</pre>',
             json.dumps(obj.recipe, indent=2, sort_keys=True),
         )
 

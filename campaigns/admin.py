@@ -109,16 +109,15 @@ class BriefInline(admin.TabularInline):
 
 
 def progress_bar(done: int, total: int) -> str:
-    percent = round(100 * done / total) if total else 0
     return format_html(
-        '<div title="{done} of {total} briefs done" '
-        'style="display:flex;align-items:center;gap:6px">'
-        '<div style="width:120px;height:10px;background:#e5e5e5;border-radius:5px;overflow:hidden">'
-        '<div style="width:{percent}%;height:100%;background:#2e7d32"></div></div>'
-        "<span>{done}/{total}</span></div>",
-        done=done,
-        total=total,
-        percent=percent,
+        '<div class="bf-progress" title="{} of {} briefs done">'
+        '<progress value="{}" max="{}"></progress><span>{}/{}</span></div>',
+        done,
+        total,
+        done,
+        max(total, 1),
+        done,
+        total,
     )
 
 

@@ -49,9 +49,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
 
     @admin.display(description="Error history")
     def errors(self, obj):
-        return format_html(
-            '<pre style="white-space:pre-wrap">{}</pre>', json.dumps(obj.error_history, indent=2)
-        )
+        return format_html('<pre class="bf-pre">{}</pre>', json.dumps(obj.error_history, indent=2))
 
     @admin.action(description="Requeue selected dead or failed jobs", permissions=["change"])
     def requeue(self, request, queryset):
