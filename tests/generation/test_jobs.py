@@ -11,7 +11,7 @@ from campaigns.services import campaign_launch
 from generation.models import GenerationJob
 from generation.providers.base import ImageProvider, ProviderError
 from generation.services import job_run, jobs_reconcile
-from tests.factories import campaign_with_briefs
+from tests.factories import BrandFactory, SeedProfileFactory, campaign_with_briefs
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -82,3 +82,24 @@ def test_a_dead_job_is_requeued_from_the_admin_and_succeeds(
     job.refresh_from_db()
     assert job.status == GenerationJob.Status.SUCCEEDED and job.output is not None
     assert Brief.objects.get().status == Brief.Status.IN_REVIEW
+
+
+def test_the_same_recipe_gives_the_same_bytes_and_another_seed_another_image(queue):
+    brand = BrandFactory(with_logo=True)
+    seven = SeedProfileFactory(brand=brand, strategy="fixed", base_seed=7)
+    eight = SeedProfileFactory(brand=brand, strategy="fixed", base_seed=8)
+    campaigns = [
+        campaign_with_briefs(brand=brand, count=1, seed_profile=profile)
+        for profile in (seven, seven, eight)
+    ]
+    for campaign in campaigns:
+        campaign_launch(campaign=campaign)
+    queue.run()
+
+    jobs = [GenerationJob.objects.get(campaign=campaign) for campaign in campaigns]
+    assert [job.seed for job in jobs] == [7, 7, 8]
+    first, again, other = (job.output for job in jobs)
+    assert first.pk != again.pk
+    assert first.recipe["prompt"] == again.recipe["prompt"] == other.recipe["prompt"]
+    assert first.sha256 == again.sha256 and first.parent.sha256 == again.parent.sha256
+    assert first.parent.sha256 != other.parent.sha256
