@@ -179,7 +179,7 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no --d
 ok=0
 for ((i = 0; i < 100; i++)); do
   if [ -z "$REDIS_PID" ] && [ -s "$TMP/redis.pid" ]; then REDIS_PID=$(cat "$TMP/redis.pid"); fi
-  if [ -n "$REDIS_PID" ] && redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then
+  if [ -n "$REDIS_PID" ] && [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null)" = PONG ]; then
     ok=1
     break
   fi
