@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import functools
 import importlib
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 
 from generation.providers.base import ImageProvider
+
+if TYPE_CHECKING:
+    import httpx
 
 DEFAULT_PROVIDERS = {"local": "generation.providers.local.LocalImageProvider"}
 
@@ -24,16 +28,24 @@ def provider_names() -> list[str]:
     return sorted(_configured())
 
 
-def get_provider(name: str) -> ImageProvider:
-    """Return a new instance of the provider configured under ``name``."""
-    paths = _configured()
-    if name not in paths:
-        known = ", ".join(sorted(paths)) or "(none)"
+def get_provider(name: str, *, client: httpx.Client | None = None) -> ImageProvider:
+    """Return a new instance of the provider configured under ``name``.
+
+    An entry is a dotted class path, or ``{"class": path, "options": {...}}`` whose options
+    (API keys, base URLs) are passed to the constructor with the injected ``client``.
+    """
+    entries = _configured()
+    if name not in entries:
+        known = ", ".join(sorted(entries)) or "(none)"
         raise UnknownProviderError(f"unknown image provider {name!r}; known providers: {known}")
-    return _provider_class(name, paths[name])()
+    entry = entries[name]
+    path, options = (
+        (entry, {}) if isinstance(entry, str) else (entry["class"], entry.get("options", {}))
+    )
+    return _provider_class(name, path)(client=client, **options)
 
 
-def _configured() -> dict[str, str]:
+def _configured() -> dict[str, str | dict]:
     # Lets the registry work in scripts and tests that run without Django settings.
     if not settings.configured:
         return dict(DEFAULT_PROVIDERS)
