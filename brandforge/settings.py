@@ -186,10 +186,48 @@ FILE_UPLOAD_PERMISSIONS = 0o640
 
 # --- BrandForge -----------------------------------------------------------------------------
 
-BRANDFORGE_PROVIDERS = {"local": "generation.providers.local.LocalImageProvider"}
+# Image providers by name: a dotted class path, or a class with options (keys, base URLs).
+# The base URLs are settings so that tests, benchmarks and the demo can point the real
+# adapters at the fake provider server (`manage.py fakeprovider`).
+BRANDFORGE_PROVIDERS = {
+    "local": "generation.providers.local.LocalImageProvider",
+    "fal": {
+        "class": "generation.providers.fal.FalImageProvider",
+        "options": {
+            "api_key": env_str("FAL_KEY"),
+            "queue_url": env_str("FAL_QUEUE_URL", "https://queue.fal.run"),
+            "jwks_url": env_str("FAL_JWKS_URL", "https://rest.fal.ai/.well-known/jwks.json"),
+            "user_id": env_str("FAL_USER_ID") or None,
+        },
+    },
+    "replicate": {
+        "class": "generation.providers.replicate.ReplicateImageProvider",
+        "options": {
+            "api_token": env_str("REPLICATE_API_TOKEN"),
+            "base_url": env_str("REPLICATE_BASE_URL", "https://api.replicate.com"),
+            "webhook_secret": env_str("REPLICATE_WEBHOOK_SECRET") or None,
+        },
+    },
+    "openai": {
+        "class": "generation.providers.openai.OpenAIImageProvider",
+        "options": {
+            "api_key": env_str("OPENAI_API_KEY"),
+            "base_url": env_str("OPENAI_BASE_URL", "https://api.openai.com/v1"),
+        },
+    },
+}
+# Where providers send webhooks (this deployment's public origin); empty: no webhooks, the
+# reconciler polls instead.
+BRANDFORGE_PUBLIC_URL = env_str("BRANDFORGE_PUBLIC_URL")
+# Private destinations the download client may reach anyway, as "host:port" (tests, fakes).
+BRANDFORGE_NET_ALLOW = env_list("BRANDFORGE_NET_ALLOW", [])
 BRANDFORGE_MASTER_SIZE = env_int("BRANDFORGE_MASTER_SIZE", 1024)
 BRANDFORGE_JOB_MAX_ATTEMPTS = env_int("BRANDFORGE_JOB_MAX_ATTEMPTS", 5)
 BRANDFORGE_JOB_LEASE_SECONDS = env_int("BRANDFORGE_JOB_LEASE_SECONDS", 180)
+BRANDFORGE_JOB_POLL_AFTER_SECONDS = env_int("BRANDFORGE_JOB_POLL_AFTER_SECONDS", 120)
+BRANDFORGE_JOB_DEADLINE_SECONDS = env_int("BRANDFORGE_JOB_DEADLINE_SECONDS", 1800)
+BRANDFORGE_BREAKER_FAILURES = env_int("BRANDFORGE_BREAKER_FAILURES", 5)
+BRANDFORGE_BREAKER_OPEN_SECONDS = env_int("BRANDFORGE_BREAKER_OPEN_SECONDS", 30)
 
 # The pipeline's hand-offs from a lower app to a higher one. Imports only point down
 # (review -> generation -> campaigns -> assets); where a lower stage finishes, it enqueues the task

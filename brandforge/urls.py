@@ -1,7 +1,7 @@
-"""Provides the URL map: the admin, the health check and staff-only media for local storage."""
+"""Provides the URL map: admin, provider webhooks, health check, staff-only local media."""
 
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from brandforge import views
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("media/<path:name>", views.media, name="media"),
     path("admin/", admin.site.urls),
+    path("webhooks/", include("generation.urls")),
 ]

@@ -149,6 +149,13 @@ class Campaign(PublicIdModel):
         max_length=16, choices=Status.choices, default=Status.DRAFT, db_index=True
     )
     status_reason = models.CharField(max_length=300, blank=True)
+    budget = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="Spending cap; no job is submitted once spend plus commitments would pass it.",
+    )
     launched_at = models.DateTimeField(null=True, blank=True)
     completed_at = models.DateTimeField(null=True, blank=True)
 

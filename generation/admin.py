@@ -1,20 +1,106 @@
-"""Provides the admin for routing rules and generation jobs (with the dead-letter requeue)."""
+"""Provides the admin for routing, jobs (dead letters, requeue, cancel), costs and circuits."""
 
 import json
 
 from django.contrib import admin, messages
-from django.utils.html import format_html
+from django.db.models import Sum
+from django.utils.html import format_html, format_html_join
 
-from generation.models import GenerationJob, RoutingRule
-from generation.services import job_requeue
+from generation.models import (
+    BriefRoute,
+    CostEntry,
+    GenerationJob,
+    ProviderCircuit,
+    ProviderWebhookEvent,
+    RoutingRule,
+)
+from generation.selectors import route_for
+from generation.services import job_cancel, job_requeue
+
+
+def pretty_json(value) -> str:
+    return format_html('<pre class="bf-pre">{}</pre>', json.dumps(value, indent=2, default=str))
+
+
+def reasons_list(reasons: list[str]) -> str:
+    return format_html_join("", "<div>{}</div>", ((reason,) for reason in reasons)) or "—"
 
 
 @admin.register(RoutingRule)
 class RoutingRuleAdmin(admin.ModelAdmin):
-    list_display = ["name", "priority", "enabled", "provider", "model", "price_per_image"]
+    list_display = [
+        "name",
+        "priority",
+        "enabled",
+        "provider",
+        "model",
+        "conditions",
+        "fallback",
+        "price_per_image",
+    ]
     list_editable = ["priority", "enabled"]
-    list_filter = ["enabled", "provider"]
+    list_filter = ["enabled", "provider", "brand"]
     search_fields = ["name", "model"]
+    list_select_related = ["brand", "campaign", "fallback"]
+    autocomplete_fields = ["fallback"]
+    fieldsets = [
+        (None, {"fields": ["name", "priority", "enabled"]}),
+        ("When", {"fields": ["brand", "campaign", "locales", "styles", "min_resolution"]}),
+        ("Then", {"fields": ["provider", "model", "params", "price_per_image", "fallback"]}),
+        ("Refinement", {"fields": ["refinement_chain"]}),
+    ]
+
+    @admin.display(description="Conditions")
+    def conditions(self, obj):
+        parts = [
+            f"brand {obj.brand}" if obj.brand_id else "",
+            f"campaign {obj.campaign}" if obj.campaign_id else "",
+            f"locale in {', '.join(obj.locales)}" if obj.locales else "",
+            f"style in {', '.join(obj.styles)}" if obj.styles else "",
+            f"formats ≥ {obj.min_resolution}px" if obj.min_resolution else "",
+        ]
+        return "; ".join(p for p in parts if p) or "always"
+
+
+@admin.register(BriefRoute)
+class BriefRouteAdmin(admin.ModelAdmin):
+    """For each brief, the routing rule that serves it now and why (a preview, read-only)."""
+
+    list_display = ["__str__", "campaign", "locale", "matched_rule"]
+    list_filter = ["campaign__brand", "campaign", "locale"]
+    search_fields = ["external_ref"]
+    list_select_related = ["campaign__brand"]
+    fields = ["campaign", "locale", "variables", "explanation"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Rule")
+    def matched_rule(self, obj):
+        decision = route_for(brief=obj)
+        return decision.rule.name if decision.rule else "built-in local"
+
+    @admin.display(description="Why")
+    def explanation(self, obj):
+        return reasons_list(route_for(brief=obj).reasons)
+
+
+class CostInline(admin.TabularInline):
+    model = CostEntry
+    extra = 0
+    can_delete = False
+    fields = ["attempt", "kind", "amount", "provider", "model", "created_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(GenerationJob)
@@ -27,7 +113,6 @@ class GenerationJobAdmin(admin.ModelAdmin):
         "attempts",
         "provider",
         "model",
-        "seed",
         "latency_ms",
         "cost",
         "created_at",
@@ -36,29 +121,109 @@ class GenerationJobAdmin(admin.ModelAdmin):
     search_fields = ["uid", "idempotency_key", "provider_request_id", "brief__external_ref"]
     list_select_related = ["campaign", "brief"]
     date_hierarchy = "created_at"
-    actions = ["requeue"]
-    exclude = ["error_history"]
-    readonly_fields = ["errors"]
+    actions = ["requeue", "cancel"]
+    inlines = [CostInline]
+    exclude = ["error_history", "route_reasons", "sent", "provider_urls"]
 
     def get_readonly_fields(self, request, obj=None):
-        # Jobs change only through the engine; the admin shows them and requeues dead ones.
-        return [f.name for f in self.model._meta.fields if f.name != "error_history"] + ["errors"]
+        # Jobs change only through the engine; the admin shows them, requeues and cancels.
+        hidden = set(self.exclude)
+        fields = [f.name for f in self.model._meta.fields if f.name not in hidden]
+        return [*fields, "route", "errors", "submitted", "provider_links"]
 
     def has_add_permission(self, request):
         return False
 
+    @admin.display(description="Routing decision")
+    def route(self, obj):
+        return reasons_list(obj.route_reasons)
+
     @admin.display(description="Error history")
     def errors(self, obj):
-        return format_html('<pre class="bf-pre">{}</pre>', json.dumps(obj.error_history, indent=2))
+        return pretty_json(obj.error_history)
 
-    @admin.action(description="Requeue selected dead or failed jobs", permissions=["change"])
+    @admin.display(description="Sent to the provider")
+    def submitted(self, obj):
+        return pretty_json(obj.sent)
+
+    @admin.display(description="Provider URLs")
+    def provider_links(self, obj):
+        return pretty_json(obj.provider_urls)
+
+    @admin.action(
+        description="Requeue selected dead, failed or cancelled jobs", permissions=["change"]
+    )
     def requeue(self, request, queryset):
         moved = sum(job_requeue(job=job) for job in queryset)
-        skipped = queryset.count() - moved
         self.message_user(request, f"Requeued {moved} job(s).", messages.SUCCESS)
-        if skipped:
+        if skipped := queryset.count() - moved:
             self.message_user(
-                request,
-                f"{skipped} job(s) were not dead or failed and were left alone.",
-                messages.WARNING,
+                request, f"{skipped} job(s) were still live and were left alone.", messages.WARNING
             )
+
+    @admin.action(description="Cancel selected jobs", permissions=["change"])
+    def cancel(self, request, queryset):
+        done = sum(job_cancel(job=job) for job in queryset)
+        self.message_user(request, f"Cancelled {done} job(s).", messages.SUCCESS)
+
+
+@admin.register(CostEntry)
+class CostEntryAdmin(admin.ModelAdmin):
+    list_display = [
+        "created_at",
+        "kind",
+        "amount",
+        "provider",
+        "model",
+        "brand",
+        "campaign",
+        "attempt",
+    ]
+    list_filter = ["kind", "provider", "brand", "campaign"]
+    search_fields = ["job__uid", "model"]
+    list_select_related = ["brand", "campaign"]
+    date_hierarchy = "created_at"
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def changelist_view(self, request, extra_context=None):
+        response = super().changelist_view(request, extra_context)
+        try:
+            qs = response.context_data["cl"].queryset
+        except (AttributeError, KeyError):
+            return response
+        totals = {
+            row["kind"]: row["total"] for row in qs.values("kind").annotate(total=Sum("amount"))
+        }
+        self.message_user(
+            request,
+            f"Filtered total: actual {totals.get('actual', 0)}, "
+            f"estimated {totals.get('estimate', 0)}.",
+            messages.INFO,
+        )
+        return response
+
+
+@admin.register(ProviderCircuit)
+class ProviderCircuitAdmin(admin.ModelAdmin):
+    list_display = ["provider", "state", "failures", "opened_at", "open_until", "last_error"]
+    readonly_fields = [f.name for f in ProviderCircuit._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(ProviderWebhookEvent)
+class ProviderWebhookEventAdmin(admin.ModelAdmin):
+    list_display = ["received_at", "provider", "delivery_id", "state", "job"]
+    list_filter = ["provider", "state"]
+    search_fields = ["delivery_id", "request_id"]
+    list_select_related = ["job"]
+    readonly_fields = [f.name for f in ProviderWebhookEvent._meta.fields]
+
+    def has_add_permission(self, request):
+        return False

@@ -13,6 +13,24 @@ def job_run(job_id: int) -> None:
     run(job_id=job_id)
 
 
+def job_complete(job_id: int, outcome: dict) -> None:
+    from generation.services import job_complete as complete
+
+    complete(job_id=job_id, outcome=outcome)
+
+
+def job_poll(job_id: int) -> None:
+    from generation.services import job_poll as poll
+
+    poll(job_id=job_id)
+
+
+def job_provider_cancel(job_id: int) -> None:
+    from generation.services import job_provider_cancel as cancel
+
+    cancel(job_id=job_id)
+
+
 def jobs_reconcile() -> int:
     from generation.services import jobs_reconcile as reconcile
 

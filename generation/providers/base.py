@@ -105,7 +105,8 @@ class Submission:
     """What a provider answered to a submit; persisted before anything else happens.
 
     ``urls`` keeps the provider's own status/result/cancel URLs exactly as returned (fal says
-    never to rebuild them).
+    never to rebuild them). ``sent`` is ``{"method", "url", "body", "not_sent"}``: the exact
+    request (without credentials) and what the request asked for that the model cannot take.
     """
 
     request_id: str
@@ -195,4 +196,8 @@ class AsyncImageProvider(ImageProvider):
 
     @abc.abstractmethod
     def verify_webhook(self, headers: Mapping[str, str], body: bytes) -> WebhookDelivery:
-        """Check the signature over the raw ``body``; raise ``WebhookVerificationError``."""
+        """Check the signature over the raw ``body``; raise ``WebhookVerificationError``.
+
+        Raises ``ProviderError`` when the keys or secret needed to verify could not be fetched
+        (the caller answers 503 so that the provider delivers again).
+        """

@@ -1,0 +1,647 @@
+"""Provides the generation engine: jobs per brief, leases, routing, submit and complete."""
+
+import hashlib
+import json
+import logging
+import random
+import time
+from dataclasses import asdict
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from PIL import Image
+
+from assets.models import Asset
+from assets.selectors import brand_logo_image, file_open_image
+from assets.services import RenditionSpec, asset_create, asset_set_status, rendition_create
+from brandforge.images import open_untrusted_image
+from brandforge.net import DownloadError, fetch_image
+from brandforge.tasks import enqueue, flow_emit
+from campaigns.models import Brief, Campaign
+from campaigns.services import (
+    RenderedPrompt,
+    brief_render_prompt,
+    brief_set_status,
+    campaign_reopen,
+)
+from generation.http import download_client, provider_client
+from generation.models import CostEntry, GenerationJob, RoutingRule
+from generation.pipeline.base import StepContext
+from generation.pipeline.registry import get_step, validate_chain
+from generation.pipeline.renditions import cover
+from generation.providers.base import (
+    GenerationRequest,
+    JobState,
+    LoraSpec,
+    Outcome,
+    OutputRef,
+    ProviderError,
+    Submission,
+)
+from generation.providers.registry import get_provider
+from generation.selectors import route_for
+from generation.services.breaker import circuit_acquire, circuit_open_until, circuit_record
+from generation.services.costs import budget_reserve, cost_record
+
+logger = logging.getLogger(__name__)
+
+JOB_TASK = "generation.tasks.job_run"
+COMPLETE_TASK = "generation.tasks.job_complete"
+Status = GenerationJob.Status
+
+
+class JobDeferred(Exception):
+    """The job cannot start now (circuit open, budget reached); it waits, keeping its attempt."""
+
+    def __init__(self, reason: str, until=None):
+        super().__init__(reason)
+        self.until = until
+
+
+def job_key(brief: Brief, variant: int) -> str:
+    return f"brief:{brief.uid}:v{variant}"
+
+
+def campaign_jobs_create(*, campaign_id: int) -> int:
+    """Make the first job of every pending brief of a running campaign, then queue every job
+    still waiting (new ones, and ones parked while the campaign was paused); safe to repeat."""
+    campaign = Campaign.objects.get(pk=campaign_id)
+    if campaign.status != Campaign.Status.RUNNING:
+        return 0
+    for brief in campaign.briefs.filter(status=Brief.Status.PENDING):
+        with transaction.atomic():
+            GenerationJob.objects.get_or_create(
+                idempotency_key=job_key(brief, 0),
+                defaults={
+                    "campaign": campaign,
+                    "brief": brief,
+                    "variant": 0,
+                    "max_attempts": settings.BRANDFORGE_JOB_MAX_ATTEMPTS,
+                },
+            )
+            brief_set_status(
+                brief=brief, to=Brief.Status.GENERATING, allowed_from=[Brief.Status.PENDING]
+            )
+    waiting = campaign.jobs.filter(status=Status.QUEUED).values_list("pk", flat=True)
+    with transaction.atomic():
+        for job_id in waiting:
+            enqueue(JOB_TASK, job_id)
+    return len(waiting)
+
+
+def seed_for(*, brief: Brief, variant: int) -> int:
+    profile = brief.campaign.seed_profile
+    if profile is not None and profile.strategy == profile.Strategy.FIXED:
+        return (profile.base_seed + variant) % 2**32
+    base = profile.base_seed if profile is not None else 0
+    digest = hashlib.sha256(f"{base}:{brief.uid}:{variant}".encode()).digest()
+    return int.from_bytes(digest[:4], "big")
+
+
+def _lease(seconds: int | None = None):
+    return timezone.now() + timedelta(seconds=seconds or settings.BRANDFORGE_JOB_LEASE_SECONDS)
+
+
+def job_claim(*, job_id: int) -> GenerationJob | None:
+    """Take the job for one attempt, or return None when another attempt owns or finished it.
+
+    The attempt counter is written and committed before any work starts, so a task that keeps
+    killing its worker still runs out of attempts (django-q2's own counter never sees those).
+    A job already submitted to its provider is not claimed here: it waits for its webhook or
+    the reconciler's poll.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        job = (
+            GenerationJob.objects.select_for_update(of=("self",))
+            .select_related("campaign")
+            .filter(pk=job_id)
+            .first()
+        )
+        if job is None or job.is_terminal:
+            return None
+        if job.lease_expires_at and job.lease_expires_at > now:
+            return None
+        if job.status == Status.FAILED and job.next_attempt_at and job.next_attempt_at > now:
+            return None  # a duplicate delivery must not jump the backoff
+        if job.status == Status.SUBMITTED:
+            return None
+        if job.campaign.status == Campaign.Status.PAUSED:
+            return None  # resumes when the campaign is launched again
+        if job.attempts >= job.max_attempts:
+            job.status = Status.DEAD
+            job.error = job.error or "Ran out of attempts."
+            job.finished_at = now
+            job.save(update_fields=["status", "error", "finished_at", "updated_at"])
+            brief_set_status(brief=job.brief, to=Brief.Status.FAILED)
+            return None
+        job.attempts += 1
+        job.status = Status.RUNNING
+        job.lease_expires_at = _lease()
+        job.next_attempt_at = None
+        job.started_at = job.started_at or now
+        job.save(
+            update_fields=[
+                "attempts",
+                "status",
+                "lease_expires_at",
+                "next_attempt_at",
+                "started_at",
+                "updated_at",
+            ]
+        )
+        return job
+
+
+def job_run(*, job_id: int) -> GenerationJob | None:
+    """Run one attempt: route, then generate at once (sync provider) or submit and return."""
+    job = job_claim(job_id=job_id)
+    if job is None:
+        return None
+    try:
+        if job.master_id:
+            _finish(job, job.master)  # a previous attempt stored the master and then died
+        else:
+            _start(job)
+    except JobDeferred as deferred:
+        _defer(job, str(deferred), deferred.until)
+    except ProviderError as exc:
+        job_fail(job=job, error=f"{job.provider}: {exc}", retry_after=exc.retry_after)
+    except DownloadError as exc:
+        job_fail(job=job, error=f"download: {exc}", retry_after=exc.retry_after)
+    except Exception as exc:
+        logger.exception("Job %s attempt %s failed", job.uid, job.attempts)
+        job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
+    job.refresh_from_db()
+    return job
+
+
+def _route(job: GenerationJob) -> tuple[RoutingRule | None, list[str]]:
+    decision = route_for(brief=job.brief)
+    rule, reasons = decision.rule, list(decision.reasons)
+    if circuit_acquire(provider=decision.provider):
+        return rule, reasons
+    fallback = rule.fallback if rule else None
+    if fallback is not None and fallback.enabled and circuit_acquire(provider=fallback.provider):
+        reasons.append(f"{decision.provider} circuit open: fell back to {fallback.name}")
+        return fallback, reasons
+    until = circuit_open_until(provider=decision.provider) or timezone.now() + timedelta(seconds=30)
+    raise JobDeferred(f"{decision.provider} circuit open; waiting", until)
+
+
+def _request(job: GenerationJob, rule: RoutingRule | None, provider) -> tuple:
+    brief = job.brief
+    brand = brief.campaign.brand
+    rendered = brief_render_prompt(brief=brief)
+    loras = tuple(
+        LoraSpec(path=lora.path, scale=lora.scale, trigger=lora.trigger_words)
+        for lora in brief.campaign.loras.order_by("name")
+    )
+    size = settings.BRANDFORGE_MASTER_SIZE
+    request = GenerationRequest(
+        prompt=rendered.prompt,
+        negative_prompt=rendered.negative_prompt,
+        width=size,
+        height=size,
+        seed=seed_for(brief=brief, variant=job.variant),
+        model=(rule.model if rule else "") or provider.default_model,
+        palette=tuple(brand.palette),
+        loras=loras,
+        params=dict(rule.params) if rule else {},
+    )
+    return request, rendered
+
+
+def _start(job: GenerationJob) -> None:
+    rule, reasons = _route(job)
+    provider_name = rule.provider if rule else "local"
+    provider = get_provider(provider_name, client=provider_client())
+    request, rendered = _request(job, rule, provider)
+    price = rule.price_per_image if rule else Decimal("0")
+    allowed, why = budget_reserve(
+        job=job, amount=price, provider=provider_name, model=request.model
+    )
+    if not allowed:
+        raise JobDeferred(why)
+    GenerationJob.objects.filter(pk=job.pk).update(
+        rule=rule,
+        provider=provider_name,
+        model=request.model,
+        seed=request.seed,
+        route_reasons=reasons,
+        updated_at=timezone.now(),
+    )
+    job.rule, job.provider, job.model, job.seed = rule, provider_name, request.model, request.seed
+
+    if not provider.is_async:
+        started = time.monotonic()
+        try:
+            result = provider.generate(request)
+        except ProviderError as exc:
+            circuit_record(provider=provider_name, ok=False, error=str(exc))
+            raise
+        circuit_record(provider=provider_name, ok=True)
+        latency = int((time.monotonic() - started) * 1000)
+        image = open_untrusted_image(result.image_bytes, formats=("PNG", "JPEG", "WEBP"))
+        outcome = Outcome(request_id=result.request_id, state=JobState.SUCCEEDED, nsfw=result.nsfw)
+        master = _store_master(job, image, rendered, request, sent=result.sent, outcome=outcome)
+        _settle(job, price, latency_ms=latency)
+        _finish(job, master)
+        return
+
+    # Asynchronous: say we are submitting (committed), submit, keep what the provider answered.
+    GenerationJob.objects.filter(pk=job.pk).update(status=Status.SUBMITTING)
+    try:
+        submission = provider.submit(request, webhook_url=webhook_url(provider_name))
+    except ProviderError as exc:
+        circuit_record(provider=provider_name, ok=exc.status_code == 429, error=str(exc))
+        raise
+    circuit_record(provider=provider_name, ok=True)
+    now = timezone.now()
+    GenerationJob.objects.filter(pk=job.pk, status=Status.SUBMITTING).update(
+        status=Status.SUBMITTED,
+        provider_request_id=submission.request_id,
+        provider_urls=dict(submission.urls),
+        sent=json.loads(json.dumps(dict(submission.sent), default=str)),
+        submitted_at=now,
+        # The webhook should arrive first; the reconciler polls once this expires.
+        lease_expires_at=_lease(settings.BRANDFORGE_JOB_POLL_AFTER_SECONDS),
+        updated_at=now,
+    )
+    job.provider_request_id = submission.request_id
+    from generation.services.webhooks import webhook_adopt_early
+
+    webhook_adopt_early(job=job)
+
+
+def webhook_url(provider: str) -> str | None:
+    base = settings.BRANDFORGE_PUBLIC_URL
+    return f"{base.rstrip('/')}/webhooks/providers/{provider}/" if base else None
+
+
+def job_poll(*, job_id: int) -> None:
+    """Ask the provider about a submitted job whose webhook has not come (reconciler path)."""
+    job = GenerationJob.objects.filter(pk=job_id, status=Status.SUBMITTED).first()
+    if job is None or (job.lease_expires_at and job.lease_expires_at > timezone.now()):
+        return
+    provider = get_provider(job.provider, client=provider_client())
+    try:
+        outcome = provider.poll(_submission(job))
+    except ProviderError as exc:
+        if exc.retryable:
+            GenerationJob.objects.filter(pk=job.pk, status=Status.SUBMITTED).update(
+                lease_expires_at=_lease(max(int(exc.retry_after or 0), 30))
+            )
+            return
+        outcome = Outcome(request_id=job.provider_request_id, state=JobState.FAILED, error=str(exc))
+    deadline = job.submitted_at + timedelta(seconds=settings.BRANDFORGE_JOB_DEADLINE_SECONDS)
+    if not outcome.state.terminal and timezone.now() > deadline:
+        provider.cancel(_submission(job))
+        outcome = Outcome(
+            request_id=job.provider_request_id, state=JobState.FAILED, error="Provider deadline"
+        )
+    job_complete(job_id=job.pk, outcome=outcome_dict(outcome))
+
+
+def _submission(job: GenerationJob) -> Submission:
+    return Submission(request_id=job.provider_request_id, urls=job.provider_urls, sent=job.sent)
+
+
+def outcome_dict(outcome: Outcome) -> dict:
+    return json.loads(json.dumps(asdict(outcome), default=str))
+
+
+def _outcome_from(data: dict) -> Outcome:
+    outputs = tuple(OutputRef(**ref) for ref in data.get("outputs", ()))
+    return Outcome(
+        **{**data, "state": JobState(data["state"]), "outputs": outputs, "raw": data.get("raw", {})}
+    )
+
+
+def job_complete(*, job_id: int, outcome: dict) -> None:
+    """Apply a provider's final answer (from a webhook or a poll) to a submitted job; once."""
+    result = _outcome_from(outcome)
+    if not result.state.terminal:
+        GenerationJob.objects.filter(pk=job_id, status=Status.SUBMITTED).update(
+            updated_at=timezone.now()
+        )
+        return
+    # Take the job from SUBMITTED: of a webhook and a poll racing, exactly one gets it.
+    now = timezone.now()
+    taken = GenerationJob.objects.filter(pk=job_id, status=Status.SUBMITTED).update(
+        status=Status.RUNNING, lease_expires_at=_lease(), updated_at=now
+    )
+    if not taken:
+        return
+    job = GenerationJob.objects.select_related("campaign", "brief").get(pk=job_id)
+    provider = get_provider(job.provider, client=provider_client())
+    price = job.rule.price_per_image if job.rule else Decimal("0")
+    try:
+        if result.state == JobState.CANCELLED:
+            _cancelled(job)
+            return
+        if result.state == JobState.FAILED:
+            cost_record(
+                job=job,
+                kind=CostEntry.Kind.ACTUAL,
+                amount=Decimal("0"),
+                provider=job.provider,
+                model=job.model,
+            )
+            raise ProviderError(result.error or "the provider reported a failure", retryable=True)
+        if result.needs_fetch or not result.outputs:
+            result = provider.poll(_submission(job))
+            if result.state != JobState.SUCCEEDED or not result.outputs:
+                raise ProviderError("completed without outputs", retryable=True)
+        _, image = fetch_image(result.outputs[0].url, client=download_client())
+        brief = job.brief
+        rendered = brief_render_prompt(brief=brief)
+        request, _ = _request(job, job.rule, provider)
+        latency = int((timezone.now() - job.submitted_at).total_seconds() * 1000)
+        master = _store_master(job, image, rendered, request, sent=job.sent, outcome=result)
+        _settle(job, price, latency_ms=latency)
+        _finish(job, master)
+    except ProviderError as exc:
+        _reset_submission(job)
+        job_fail(job=job, error=f"{job.provider}: {exc}", retry_after=exc.retry_after)
+    except DownloadError as exc:
+        _reset_submission(job)
+        job_fail(job=job, error=f"download: {exc}", retry_after=exc.retry_after)
+    except Exception as exc:
+        logger.exception("Completing job %s failed", job.uid)
+        job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
+
+
+def _reset_submission(job: GenerationJob) -> None:
+    # The next attempt submits afresh: the old request is finished at the provider.
+    GenerationJob.objects.filter(pk=job.pk).update(provider_request_id="", provider_urls={})
+
+
+def _cancelled(job: GenerationJob) -> None:
+    GenerationJob.objects.filter(pk=job.pk).update(
+        status=Status.CANCELLED, lease_expires_at=None, finished_at=timezone.now()
+    )
+    brief_set_status(brief=job.brief, to=Brief.Status.FAILED)
+
+
+def _settle(job: GenerationJob, price: Decimal, *, latency_ms: int) -> None:
+    cost_record(
+        job=job, kind=CostEntry.Kind.ACTUAL, amount=price, provider=job.provider, model=job.model
+    )
+    GenerationJob.objects.filter(pk=job.pk).update(cost=price, latency_ms=latency_ms)
+
+
+def _store_master(
+    job: GenerationJob,
+    image: Image.Image,
+    rendered: RenderedPrompt,
+    request: GenerationRequest,
+    *,
+    sent,
+    outcome: Outcome,
+) -> Asset:
+    brief = job.brief
+    version = brief.template_version
+    recipe = {
+        "template": {
+            "id": version.template_id,
+            "version": rendered.template_version,
+            "hash": rendered.template_hash,
+        },
+        "prompt": rendered.prompt,
+        "negative_prompt": rendered.negative_prompt,
+        "provider": job.provider,
+        "model": job.model,
+        "seed": outcome.seed if outcome.seed is not None else request.seed,
+        "loras": [{"path": lora.path, "scale": lora.scale} for lora in request.loras],
+        "params": dict(request.params),
+        "size": [image.width, image.height],
+        "sent": json.loads(json.dumps(dict(sent), default=str)),
+        "request_id": outcome.request_id,
+        "nsfw": outcome.nsfw,
+        "brief": str(brief.uid),
+        "job": str(job.uid),
+        "variant": job.variant,
+        "steps": [],
+    }
+    master, _ = asset_create(
+        brand=brief.campaign.brand, key=f"job:{job.uid}:master", image=image, recipe=recipe
+    )
+    GenerationJob.objects.filter(pk=job.pk).update(master=master)
+    job.master = master
+    return master
+
+
+def _finish(job: GenerationJob, master: Asset) -> None:
+    lineage = _refine(job, master)
+    _render(job, lineage)
+    final = lineage[-1]
+    with transaction.atomic():
+        done = GenerationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
+            status=Status.SUCCEEDED,
+            output=final,
+            lease_expires_at=None,
+            finished_at=timezone.now(),
+            error="",
+            updated_at=timezone.now(),
+        )
+        if done:
+            flow_emit("job_succeeded", job.pk)
+
+
+def _defer(job: GenerationJob, reason: str, until) -> None:
+    """Put the job back without spending its attempt.
+
+    While a circuit is open the job waits until the next probe is due; when the budget is
+    reached it waits, queued, for the paused campaign to be launched again.
+    """
+    now = timezone.now()
+    GenerationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
+        status=Status.FAILED if until else Status.QUEUED,
+        attempts=max(job.attempts - 1, 0),
+        error=reason,
+        lease_expires_at=None,
+        next_attempt_at=until,
+        updated_at=now,
+    )
+
+
+def job_fail(*, job: GenerationJob, error: str, retry_after: float | None = None) -> None:
+    """Record a failed attempt; retry later with backoff, or give up after the last attempt."""
+    now = timezone.now()
+    history = [*job.error_history, {"attempt": job.attempts, "at": now.isoformat(), "error": error}]
+    dead = job.attempts >= job.max_attempts
+    wait = backoff(job.attempts)
+    if retry_after:
+        wait = max(wait, timedelta(seconds=retry_after))
+    with transaction.atomic():
+        GenerationJob.objects.filter(
+            pk=job.pk, status__in=[Status.RUNNING, Status.SUBMITTING]
+        ).update(
+            status=Status.DEAD if dead else Status.FAILED,
+            error=error[:2000],
+            error_history=history[-20:],
+            lease_expires_at=None,
+            next_attempt_at=None if dead else now + wait,
+            finished_at=now if dead else None,
+            updated_at=now,
+        )
+        if dead:
+            brief_set_status(brief=job.brief, to=Brief.Status.FAILED)
+
+
+def backoff(attempt: int, *, base: float = 5.0, cap: float = 300.0) -> timedelta:
+    """Capped exponential backoff with full jitter (AWS Builders' Library)."""
+    return timedelta(seconds=random.uniform(0, min(cap, base * 2 ** max(attempt - 1, 0))))
+
+
+def jobs_reconcile() -> int:
+    """Re-queue what is due: retries, expired leases, lost tasks; poll quiet submissions."""
+    now = timezone.now()
+    rerun = (
+        GenerationJob.objects.filter(status=Status.FAILED, next_attempt_at__lte=now)
+        | GenerationJob.objects.filter(
+            status__in=[Status.RUNNING, Status.SUBMITTING], lease_expires_at__lte=now
+        )
+        | GenerationJob.objects.filter(
+            status=Status.QUEUED, updated_at__lte=now - timedelta(minutes=2)
+        )
+    ).exclude(campaign__status=Campaign.Status.PAUSED)
+    count = 0
+    for job_id in rerun.values_list("pk", flat=True):
+        enqueue(JOB_TASK, job_id)
+        count += 1
+    quiet = GenerationJob.objects.filter(status=Status.SUBMITTED, lease_expires_at__lte=now)
+    for job_id in quiet.values_list("pk", flat=True):
+        enqueue("generation.tasks.job_poll", job_id)
+        count += 1
+    return count
+
+
+def refinement_chain(*, job: GenerationJob) -> list[dict]:
+    """The steps after generation: the routing rule's chain, else the brand watermark."""
+    if job.rule is not None and job.rule.refinement_chain:
+        return validate_chain(job.rule.refinement_chain)
+    brand = job.brief.campaign.brand
+    if not brand.logo:
+        return []
+    return validate_chain([{"step": "watermark", "params": brand.watermark_params()}])
+
+
+def _refine(job: GenerationJob, master: Asset) -> list[Asset]:
+    """Run the refinement chain; return the lineage from the master to the final asset."""
+    brand = job.brief.campaign.brand
+    nodes = [master]
+    image = None
+    for entry in refinement_chain(job=job):
+        current = nodes[-1]
+        spec = json.dumps(entry, sort_keys=True)
+        key = "step:" + hashlib.sha256(f"{current.key}|{spec}".encode()).hexdigest()[:40]
+        child = Asset.objects.filter(key=key).first()
+        if child is None:
+            image = image or file_open_image(current.file)
+            image = get_step(entry["step"]).run(image, entry["params"], _step_context(job, brand))
+            recipe = {**current.recipe, "steps": [*current.recipe.get("steps", []), entry]}
+            child, _ = asset_create(
+                brand=brand, key=key, image=image, recipe=recipe, parent=current, step=entry["step"]
+            )
+        else:
+            image = None
+        asset_set_status(
+            asset=current, to=Asset.Status.INTERMEDIATE, allowed_from=[Asset.Status.GENERATED]
+        )
+        nodes.append(child)
+    return nodes
+
+
+def _step_context(job: GenerationJob, brand) -> StepContext:
+    return StepContext(
+        logo=brand_logo_image(brand), palette=tuple(brand.palette), seed=job.seed or 0
+    )
+
+
+def _render(job: GenerationJob, lineage: list[Asset]) -> None:
+    """Build one rendition of the final asset per channel format.
+
+    Overlay steps (the watermark) are placed relative to the frame, so a crop must not cut them
+    off: renditions are cropped from the asset before the trailing overlays, which are then
+    applied again at the rendition's size.
+    """
+    final = lineage[-1]
+    steps = final.recipe.get("steps", [])
+    trailing = 0
+    while trailing < len(steps) and get_step(steps[-1 - trailing]["step"]).overlay:
+        trailing += 1
+    overlays = steps[len(steps) - trailing :]
+    source = lineage[len(lineage) - 1 - trailing]
+    overlay_digest = (
+        hashlib.sha256(json.dumps(overlays, sort_keys=True).encode()).hexdigest()[:12]
+        if overlays
+        else ""
+    )
+    image = None
+    ctx = None
+    for fmt in job.campaign.formats.order_by("name"):
+        spec = RenditionSpec(
+            format_name=fmt.name,
+            spec=f"{fmt.spec}+{overlay_digest}" if overlay_digest else fmt.spec,
+            width=fmt.width,
+            height=fmt.height,
+            file_format=fmt.file_format,
+            quality=fmt.quality,
+            dpi=fmt.dpi,
+        )
+        if final.renditions.filter(spec=spec.spec).exists():
+            continue
+        image = image or file_open_image(source.file)
+        ctx = ctx or _step_context(job, final.brand)
+        framed = cover(image, width=fmt.width, height=fmt.height)
+        for entry in overlays:
+            framed = get_step(entry["step"]).run(framed, entry["params"], ctx)
+        rendition_create(asset=final, spec=spec, image=framed)
+    asset_set_status(asset=final, to=Asset.Status.RENDERED, allowed_from=[Asset.Status.GENERATED])
+
+
+def job_requeue(*, job: GenerationJob) -> bool:
+    """Give a dead or failed job a fresh set of attempts (admin action on the dead-letter list)."""
+    with transaction.atomic():
+        moved = GenerationJob.objects.filter(
+            pk=job.pk, status__in=[Status.DEAD, Status.FAILED, Status.CANCELLED]
+        ).update(
+            status=Status.QUEUED,
+            attempts=0,
+            next_attempt_at=None,
+            finished_at=None,
+            provider_request_id="",
+            provider_urls={},
+            updated_at=timezone.now(),
+        )
+        if moved:
+            brief_set_status(brief=job.brief, to=Brief.Status.GENERATING)
+            campaign_reopen(campaign_id=job.campaign_id)
+            enqueue(JOB_TASK, job.pk)
+    return bool(moved)
+
+
+def job_cancel(*, job: GenerationJob) -> bool:
+    """Stop a job that has not finished; a submitted request is cancelled at the provider too."""
+    with transaction.atomic():
+        job = GenerationJob.objects.select_for_update().get(pk=job.pk)
+        if job.is_terminal:
+            return False
+        was_submitted = bool(job.provider_request_id)
+        _cancelled(job)
+    if was_submitted:
+        enqueue("generation.tasks.job_provider_cancel", job.pk)
+    return True
+
+
+def job_provider_cancel(*, job_id: int) -> None:
+    job = GenerationJob.objects.get(pk=job_id)
+    try:
+        get_provider(job.provider, client=provider_client()).cancel(_submission(job))
+    except ProviderError as exc:
+        logger.warning("Cancelling %s at %s failed: %s", job.uid, job.provider, exc)
