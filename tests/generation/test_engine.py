@@ -1,7 +1,5 @@
 """Tests the asynchronous engine: submit and return, complete once, breaker, budget, routing."""
 
-import base64
-import io
 import json
 from datetime import timedelta
 from decimal import Decimal
@@ -9,7 +7,6 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 from django.utils import timezone
-from PIL import Image
 
 from campaigns.models import Campaign
 from campaigns.services import campaign_launch
@@ -33,15 +30,10 @@ from generation.providers.base import (
 from generation.selectors import route_for
 from generation.services import jobs_reconcile
 from review.models import ReviewItem
+from tests.engine_helpers import data_uri_png
 from tests.factories import campaign_with_briefs
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-def data_uri_png(size=(96, 96), colour=(30, 120, 200)) -> str:
-    buffer = io.BytesIO()
-    Image.new("RGB", size, colour).save(buffer, format="PNG")
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
 class Scripted(AsyncImageProvider):
