@@ -69,7 +69,7 @@ class FakeProvider:
         self.runtime.scheduler.call_later(PRUNE_EVERY, self._prune)
         self._thread = threading.Thread(
             target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.2},
+            kwargs={"poll_interval": 0.05},
             name="fakeprovider-http",
             daemon=True,
         )

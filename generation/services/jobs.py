@@ -18,7 +18,7 @@ from assets.models import Asset
 from assets.selectors import brand_logo_image, file_open_image
 from assets.services import RenditionSpec, asset_create, asset_set_status, rendition_create
 from brandforge.images import open_untrusted_image
-from brandforge.net import DownloadError, fetch_image
+from brandforge.net import BlockedDestination, DownloadError, fetch_image
 from brandforge.tasks import enqueue, flow_emit
 from campaigns.models import Brief, Campaign
 from campaigns.services import (
@@ -168,15 +168,24 @@ def job_run(*, job_id: int) -> GenerationJob | None:
             _start(job)
     except JobDeferred as deferred:
         _defer(job, str(deferred), deferred.until)
-    except ProviderError as exc:
-        job_fail(job=job, error=f"{job.provider}: {exc}", retry_after=exc.retry_after)
-    except DownloadError as exc:
-        job_fail(job=job, error=f"download: {exc}", retry_after=exc.retry_after)
+    except (ProviderError, DownloadError, BlockedDestination) as exc:
+        _fail_for(job, exc)
     except Exception as exc:
         logger.exception("Job %s attempt %s failed", job.uid, job.attempts)
         job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
     job.refresh_from_db()
     return job
+
+
+def _fail_for(job: GenerationJob, exc: Exception) -> None:
+    """Fail the attempt; an error that will not go away (bad input, a blocked URL) is final."""
+    where = "download" if isinstance(exc, DownloadError | BlockedDestination) else job.provider
+    job_fail(
+        job=job,
+        error=f"{where}: {exc}",
+        retry_after=getattr(exc, "retry_after", None),
+        retryable=getattr(exc, "retryable", False),
+    )
 
 
 def _route(job: GenerationJob) -> tuple[RoutingRule | None, list[str]]:
@@ -364,12 +373,9 @@ def job_complete(*, job_id: int, outcome: dict) -> None:
         master = _store_master(job, image, rendered, request, sent=job.sent, outcome=result)
         _settle(job, price, latency_ms=latency)
         _finish(job, master)
-    except ProviderError as exc:
+    except (ProviderError, DownloadError, BlockedDestination) as exc:
         _reset_submission(job)
-        job_fail(job=job, error=f"{job.provider}: {exc}", retry_after=exc.retry_after)
-    except DownloadError as exc:
-        _reset_submission(job)
-        job_fail(job=job, error=f"download: {exc}", retry_after=exc.retry_after)
+        _fail_for(job, exc)
     except Exception as exc:
         logger.exception("Completing job %s failed", job.uid)
         job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
@@ -469,11 +475,14 @@ def _defer(job: GenerationJob, reason: str, until) -> None:
     )
 
 
-def job_fail(*, job: GenerationJob, error: str, retry_after: float | None = None) -> None:
-    """Record a failed attempt; retry later with backoff, or give up after the last attempt."""
+def job_fail(
+    *, job: GenerationJob, error: str, retry_after: float | None = None, retryable: bool = True
+) -> None:
+    """Record a failed attempt; retry later with backoff, or give up (last attempt, or an
+    error that another attempt cannot fix)."""
     now = timezone.now()
     history = [*job.error_history, {"attempt": job.attempts, "at": now.isoformat(), "error": error}]
-    dead = job.attempts >= job.max_attempts
+    dead = not retryable or job.attempts >= job.max_attempts
     wait = backoff(job.attempts)
     if retry_after:
         wait = max(wait, timedelta(seconds=retry_after))

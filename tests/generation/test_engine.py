@@ -269,3 +269,30 @@ def test_routing_picks_by_priority_and_conditions_and_says_why():
     en = campaign.briefs.get(locale="en-GB")
     assert route_for(brief=en).rule.name == "default"
     assert "locale en-GB not in de-DE" in route_for(brief=en).reasons[1]
+
+
+def test_an_output_url_to_a_private_address_fails_the_job_without_a_retry(queue, client):
+    scripted_rule()
+    campaign_launch(campaign=campaign_with_briefs(count=1))
+    queue.run()
+    payload = {
+        "id": "req-1",
+        "state": "succeeded",
+        "outputs": ["http://169.254.169.254/latest/x.png"],
+    }
+    post_webhook(client, payload)
+    queue.run()
+    job = GenerationJob.objects.get()
+    assert job.status == GenerationJob.Status.DEAD
+    assert job.error.startswith("download: 169.254.169.254")
+    assert job.attempts == 1
+
+
+def test_a_rejected_request_is_not_retried(queue):
+    scripted_rule()
+    Scripted.fail_next = [ProviderError("422: prompt is required", retryable=False, reached=True)]
+    campaign_launch(campaign=campaign_with_briefs(count=1))
+    queue.run()
+    job = GenerationJob.objects.get()
+    assert (job.status, job.attempts) == (GenerationJob.Status.DEAD, 1)
+    assert "422: prompt is required" in job.error
