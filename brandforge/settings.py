@@ -87,7 +87,9 @@ else:
                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
                 ),
             },
-            "TEST": {"NAME": env_str("BRANDFORGE_SQLITE_TEST_PATH") or None},
+            # A file, not memory: the live-server tests write from several threads, which an
+            # in-memory database (one shared connection) cannot take; a file in WAL mode can.
+            "TEST": {"NAME": env_str("BRANDFORGE_SQLITE_TEST_PATH") or VAR_DIR / "test.sqlite3"},
         }
     }
 

@@ -13,6 +13,7 @@ SERVICES = bool(settings.REDIS_URL and settings.AWS_STORAGE_BUCKET_NAME) and (
     settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 )
 REQUIRE_SERVICES = os.environ.get("BRANDFORGE_REQUIRE_SERVICES") == "1"
+settings.VAR_DIR.mkdir(parents=True, exist_ok=True)  # holds the SQLite test database
 
 
 def pytest_collection_modifyitems(config, items):
