@@ -112,7 +112,7 @@ Q_CLUSTER = {
     "ack_failures": True,
     "catch_up": False,
     "poll": 0.2,
-    "save_limit": 500,
+    "save_limit": env_int("BRANDFORGE_Q_SAVE_LIMIT", 500),
     "label": "Task queue",
     "log_level": env_str("BRANDFORGE_Q_LOG_LEVEL", "WARNING"),
 }

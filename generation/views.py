@@ -18,7 +18,10 @@ logger = logging.getLogger(__name__)
 def provider_webhook(request: HttpRequest, provider: str) -> JsonResponse:
     try:
         result = provider_webhook_receive(
-            provider=provider, headers=request.headers, body=request.body
+            provider=provider,
+            headers=request.headers,
+            body=request.body,
+            job_uid=request.GET.get("job"),
         )
     except UnknownProviderError as exc:
         raise Http404 from exc

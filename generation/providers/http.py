@@ -17,11 +17,12 @@ from generation.providers.base import ProviderError
 # timeouts and transport policy), so this matters for scripts and the shell.
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=5.0, pool=10.0)
 
-# Statuses after which the same request may succeed later. 408 and 429 mean the server
-# refused to start on the request, so they are also the only ones for which we can say the
-# request was not acted upon (``reached=False``).
+# Statuses after which the same request may succeed later.
 RETRYABLE_STATUSES = frozenset({408, 429, 502, 503, 504})
-NOT_REACHED_STATUSES = frozenset({408, 429})
+# Statuses that say the request was refused, not acted upon (``reached=False``): a timeout or
+# rate limit before starting, and a gateway that found no healthy upstream (502) or an
+# unavailable service (503). A 504 is different: the upstream may be working on it.
+NOT_REACHED_STATUSES = frozenset({408, 429, 502, 503})
 
 _DETAIL_LIMIT = 500
 

@@ -264,10 +264,20 @@ def _start(job: GenerationJob) -> None:
     # Asynchronous: say we are submitting (committed), submit, keep what the provider answered.
     GenerationJob.objects.filter(pk=job.pk).update(status=Status.SUBMITTING)
     try:
-        submission = provider.submit(request, webhook_url=webhook_url(provider_name))
+        submission = provider.submit(request, webhook_url=webhook_url(provider_name, job))
     except ProviderError as exc:
         circuit_record(provider=provider_name, ok=exc.status_code == 429, error=str(exc))
-        raise
+        if not (exc.retryable and exc.reached):
+            raise
+        # The request may have reached the provider: sending it again could make a second
+        # image. Wait for its webhook (whose URL names this job) to tell us the request id;
+        # resubmit only if none comes before the lease runs out.
+        GenerationJob.objects.filter(pk=job.pk, status=Status.SUBMITTING).update(
+            error=f"{provider_name}: {exc} (waiting to learn whether it arrived)",
+            lease_expires_at=_lease(settings.BRANDFORGE_JOB_POLL_AFTER_SECONDS),
+            updated_at=timezone.now(),
+        )
+        return
     circuit_record(provider=provider_name, ok=True)
     now = timezone.now()
     GenerationJob.objects.filter(pk=job.pk, status=Status.SUBMITTING).update(
@@ -286,9 +296,11 @@ def _start(job: GenerationJob) -> None:
     webhook_adopt_early(job=job)
 
 
-def webhook_url(provider: str) -> str | None:
+def webhook_url(provider: str, job: GenerationJob) -> str | None:
+    """Where the provider reports back; the URL names the job, so a submit whose response was
+    lost can still be matched to the request the provider made of it."""
     base = settings.BRANDFORGE_PUBLIC_URL
-    return f"{base.rstrip('/')}/webhooks/providers/{provider}/" if base else None
+    return f"{base.rstrip('/')}/webhooks/providers/{provider}/?job={job.uid}" if base else None
 
 
 def job_poll(*, job_id: int) -> None:

@@ -1,8 +1,10 @@
 """Provides the intake of provider webhooks: verify, store once, hand the work to a worker."""
 
+import uuid
 from collections.abc import Mapping
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from brandforge.tasks import enqueue
 from generation.http import provider_client
@@ -10,8 +12,12 @@ from generation.models import GenerationJob, ProviderWebhookEvent
 from generation.providers.registry import UnknownProviderError, get_provider
 from generation.services.jobs import COMPLETE_TASK, outcome_dict
 
+Status = GenerationJob.Status
 
-def provider_webhook_receive(*, provider: str, headers: Mapping[str, str], body: bytes) -> str:
+
+def provider_webhook_receive(
+    *, provider: str, headers: Mapping[str, str], body: bytes, job_uid: str | None = None
+) -> str:
     """Verify a webhook over its raw body and queue the job's completion, once per delivery.
 
     Returns "accepted", "duplicate" (already stored: providers deliver at least once) or
@@ -26,6 +32,8 @@ def provider_webhook_receive(*, provider: str, headers: Mapping[str, str], body:
     job = GenerationJob.objects.filter(
         provider=provider, provider_request_id=outcome.request_id
     ).first()
+    if job is None and job_uid:
+        job = _adopt_uncertain_submit(provider, job_uid, outcome.request_id)
     try:
         with transaction.atomic():
             event = ProviderWebhookEvent.objects.create(
@@ -41,6 +49,18 @@ def provider_webhook_receive(*, provider: str, headers: Mapping[str, str], body:
     except IntegrityError:
         return "duplicate"
     return "accepted" if job is not None else "unmatched"
+
+
+def _adopt_uncertain_submit(provider: str, job_uid: str, request_id: str) -> GenerationJob | None:
+    """Link a job whose submit timed out to the request the provider says it made for it."""
+    try:
+        uuid.UUID(job_uid)
+    except ValueError:
+        return None
+    adopted = GenerationJob.objects.filter(
+        uid=job_uid, provider=provider, status=Status.SUBMITTING, provider_request_id=""
+    ).update(provider_request_id=request_id, status=Status.SUBMITTED, submitted_at=timezone.now())
+    return GenerationJob.objects.get(uid=job_uid) if adopted else None
 
 
 def webhook_adopt_early(*, job: GenerationJob) -> None:

@@ -116,7 +116,7 @@ def test_a_job_is_submitted_then_completed_once_by_its_webhook(queue, client):
     assert job.provider_request_id == "req-1" and job.attempts == 1
     assert (
         Scripted.submits[0]["webhook"]
-        == "https://brandforge.example.com/webhooks/providers/scripted/"
+        == f"https://brandforge.example.com/webhooks/providers/scripted/?job={job.uid}"
     )
     assert CostEntry.objects.get(job=job).kind == CostEntry.Kind.ESTIMATE
 
@@ -296,3 +296,59 @@ def test_a_rejected_request_is_not_retried(queue):
     job = GenerationJob.objects.get()
     assert (job.status, job.attempts) == (GenerationJob.Status.DEAD, 1)
     assert "422: prompt is required" in job.error
+
+
+def test_a_submit_that_timed_out_after_sending_is_matched_by_its_webhook_not_resent(queue, client):
+    def submitted_then_timed_out(self, request, *, webhook_url):
+        Scripted.submits.append({"id": "req-1", "webhook": webhook_url})
+        raise ProviderError("read timeout", retryable=True, reached=True)
+
+    scripted_rule()
+    original = Scripted.submit
+    Scripted.submit = submitted_then_timed_out
+    try:
+        campaign_launch(campaign=campaign_with_briefs(count=1))
+        queue.run()
+    finally:
+        Scripted.submit = original
+    job = GenerationJob.objects.get()
+    assert job.status == GenerationJob.Status.SUBMITTING and job.provider_request_id == ""
+    assert jobs_reconcile() == 0  # waiting for word from the provider, not resubmitting
+
+    url = Scripted.submits[0]["webhook"].removeprefix("https://brandforge.example.com")
+    payload = {"id": "req-1", "state": "succeeded", "outputs": [data_uri_png()]}
+    response = client.post(
+        url, data=json.dumps(payload), content_type="application/json", headers={"X-Token": "good"}
+    )
+    assert response.json() == {"status": "accepted"}
+    queue.run()
+    job.refresh_from_db()
+    assert (job.status, job.provider_request_id) == ("succeeded", "req-1")
+    assert len(Scripted.submits) == 1
+
+
+def test_an_uncertain_submit_with_no_word_is_sent_again_after_its_lease(queue):
+    scripted_rule()
+    Scripted.fail_next = [ProviderError("read timeout", retryable=True, reached=True)]
+    campaign_launch(campaign=campaign_with_briefs(count=1))
+    queue.run()
+    GenerationJob.objects.update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    assert jobs_reconcile() == 1
+    queue.run()
+    job = GenerationJob.objects.get()
+    assert (job.status, job.attempts, job.provider_request_id) == ("submitted", 2, "req-1")
+
+
+def test_cancelling_a_submitted_job_cancels_it_at_the_provider(queue):
+    from generation.services import job_cancel
+
+    scripted_rule()
+    campaign_launch(campaign=campaign_with_briefs(count=1))
+    queue.run()
+    job = GenerationJob.objects.get()
+    assert job_cancel(job=job) is True
+    queue.run()
+    job.refresh_from_db()
+    assert job.status == GenerationJob.Status.CANCELLED
+    assert Scripted.outcomes["req-1"].state == JobState.CANCELLED
+    assert job_cancel(job=job) is False
