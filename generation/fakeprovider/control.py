@@ -25,6 +25,7 @@ class ControlApi:
         router.add("^/_control/script$", "POST", "control.script", self.push_script)
         router.add("^/_control/stats$", "GET", "control.stats", self.stats)
         router.add("^/_control/reset$", "POST", "control.reset", self.reset)
+        router.add("^/_control/sign$", "POST", "control.sign", self.sign)
 
     def health(self, request: Request, params: dict[str, str], fault: Fault) -> Response:
         return json_response(200, {"ok": True})
@@ -65,6 +66,25 @@ class ControlApi:
         snapshot["timers_pending"] = self.rt.scheduler.pending()
         snapshot["webhooks"]["pending"] = self.rt.webhooks.pending()
         return json_response(200, snapshot)
+
+    def sign(self, request: Request, params: dict[str, str], fault: Fault) -> Response:
+        """Sign an arbitrary body, so an out-of-process harness can forge webhook variants.
+
+        JSON: ``provider`` (fal|replicate), ``body`` (string, signed as UTF-8), ``id`` (fal
+        request id or Replicate webhook-id), optional ``timestamp`` and fal ``user_id``.
+        """
+        try:
+            spec = request.json()
+            body = str(spec["body"]).encode("utf-8")
+            stamp = int(spec["timestamp"]) if spec.get("timestamp") is not None else None
+            if spec.get("provider") == "replicate":
+                headers = self.rt.keys.replicate_headers(body, str(spec["id"]), stamp)
+            else:
+                user = str(spec.get("user_id") or self.rt.config.fal_user_id)
+                headers = self.rt.keys.fal_headers(body, str(spec["id"]), user, stamp)
+        except (BadRequest, KeyError, TypeError, ValueError) as exc:
+            return json_response(400, {"detail": f"cannot sign: {exc!r}"})
+        return json_response(200, {"headers": headers})
 
     def reset(self, request: Request, params: dict[str, str], fault: Fault) -> Response:
         self._reset()

@@ -114,6 +114,16 @@ class FileStore:
                 self._specs.pop(name, None)
                 self._cache.pop(name, None)
 
+    def prune(self, now: float) -> None:
+        """Drop files whose ``expires_at`` has passed."""
+        with self._lock:
+            gone = [
+                n for n, s in self._specs.items() if s.expires_at is not None and s.expires_at < now
+            ]
+            for name in gone:
+                del self._specs[name]
+                self._cache.pop(name, None)
+
     def clear(self) -> None:
         with self._lock:
             self._specs.clear()

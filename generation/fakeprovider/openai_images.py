@@ -10,10 +10,12 @@ from typing import Any
 from generation.fakeprovider.errors import fault_message, provider_error
 from generation.fakeprovider.faults import Fault
 from generation.fakeprovider.http import BadRequest, Request, Response, Router, json_response
-from generation.fakeprovider.images import ImageSpec, image_format, scaled_size
+from generation.fakeprovider.images import ImageSpec, image_format, render_image, scaled_size
 from generation.fakeprovider.runtime import Runtime
 
 DEFAULT_MODEL = "dall-e-2"
+# DALL·E image URLs are valid for 60 minutes.
+URL_LIFETIME = 3600.0
 MAX_SIDE = 4096
 _SIZE = re.compile(r"(\d+)x(\d+)")
 
@@ -48,25 +50,18 @@ class OpenAIImagesApi:
             seed = self.rt.random_seed()
         self.rt.stats.record_submit("openai", prompt, body.get("seed"))
         self.rt.hold(self.rt.sample_latency())
-        if fault.name == "fail_job":
-            return provider_error("openai", 500, fault_message("openai", 500))
-        if fault.name == "nsfw":
-            return json_response(
-                400,
-                {
-                    "error": {
-                        "message": "Your request was rejected as a result of our safety system.",
-                        "type": "invalid_request_error",
-                        "param": None,
-                        "code": "content_policy_violation",
-                    }
-                },
-            )
+        refusal = _job_fault_answer(fault)
+        if refusal is not None:
+            return refusal
         width, height = scaled_size(width, height, self.rt.config.image_size)
+        expires = self.rt.now() + URL_LIFETIME
         data = [
-            self._item(ImageSpec(width, height, seed + i, prompt, fmt), as_url, model, prompt)
+            self._item(ImageSpec(width, height, seed + i, prompt, fmt, expires_at=expires), as_url)
             for i in range(count)
         ]
+        if model == "dall-e-3":
+            for item in data:
+                item["revised_prompt"] = prompt
         answer: dict[str, Any] = {"created": int(time.time()), "data": data}
         if model.startswith("gpt-image"):
             answer.update(
@@ -78,16 +73,26 @@ class OpenAIImagesApi:
             )
         return json_response(200, answer)
 
-    def _item(self, spec: ImageSpec, as_url: bool, model: str, prompt: str) -> dict[str, Any]:
-        name = self.rt.files.register(spec)
+    def _item(self, spec: ImageSpec, as_url: bool) -> dict[str, Any]:
         if as_url:
-            item: dict[str, Any] = {"url": self.rt.file_url(name)}
-        else:
-            content = self.rt.files.content(name) or b""
-            item = {"b64_json": base64.b64encode(content).decode("ascii")}
-        if model == "dall-e-3":
-            item["revised_prompt"] = prompt
-        return item
+            return {"url": self.rt.file_url(self.rt.files.register(spec))}
+        # Inline images are never fetched again, so they are not kept in the file store.
+        return {"b64_json": base64.b64encode(render_image(spec)).decode("ascii")}
+
+
+def _job_fault_answer(fault: Fault) -> Response | None:
+    """A synchronous API has no job to fail: job faults become the error answer itself."""
+    if fault.name == "fail_job":
+        return provider_error("openai", 500, fault_message("openai", 500))
+    if fault.name == "nsfw":
+        error = {
+            "message": "Your request was rejected as a result of our safety system.",
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "content_policy_violation",
+        }
+        return json_response(400, {"error": error})
+    return None
 
 
 def _invalid(message: str, param: str | None) -> Response:

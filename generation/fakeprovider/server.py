@@ -278,6 +278,7 @@ class FakeProvider:
         rt = self.runtime
         for job in rt.jobs.prune(rt.now(), rt.config.job_retention):
             rt.files.forget(job.images)
+        rt.files.prune(rt.now())
         rt.scheduler.call_later(PRUNE_EVERY, self._prune)
 
 

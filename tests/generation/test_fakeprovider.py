@@ -4,11 +4,14 @@ import base64
 import hashlib
 import io
 import json
+import subprocess
+import sys
 import threading
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
 import httpx
 import pytest
@@ -400,10 +403,15 @@ def test_replicate_cancel_and_cancel_after(fake, client):
 def test_openai_images_decode_at_the_requested_size(fake, client, response_format):
     response = client.post(
         f"{fake.openai_url}/images/generations",
-        json={"model": "dall-e-2", "prompt": "a mug", "n": 2, "size": "80x48",
-              "response_format": response_format},
+        json={
+            "model": "dall-e-2",
+            "prompt": "a mug",
+            "n": 2,
+            "size": "80x48",
+            "response_format": response_format,
+        },
         headers=BEARER,
-    )  # fmt: skip
+    )
 
     assert response.status_code == 200
     data = response.json()["data"]
@@ -442,9 +450,10 @@ def test_scripted_429_carries_retry_after_and_requests_are_logged(fake, client):
 def test_replicate_throttle_body_matches_the_real_wording(fake, client):
     fake.push_script({"match": "replicate.submit", "fault": "rate_limit", "retry_after": 7})
     response = client.post(
-        f"{fake.replicate_url}/models/o/m/predictions", json={"input": {"prompt": "x"}},
+        f"{fake.replicate_url}/models/o/m/predictions",
+        json={"input": {"prompt": "x"}},
         headers=BEARER,
-    )  # fmt: skip
+    )
 
     assert response.status_code == 429 and response.headers["retry-after"] == "7"
     assert response.json() == {"detail": "Request was throttled. Your rate limit resets in ~7s."}
@@ -552,3 +561,144 @@ def test_500_fal_submits_complete_without_a_thread_per_job(fake, client):
     assert threads_in_flight < 100
     assert elapsed < 10, f"submits took {submitted - started:.2f}s, all done after {elapsed:.2f}s"
     assert fake.stats(log=False)["jobs"]["fal"] == {"done": 500}
+
+
+def test_download_hardening_file_faults(fake, client):
+    fake.configure(
+        latency=0.0,
+        huge_bytes=1 << 20,
+        bomb_bytes=8 << 20,
+        mismatch_bytes=1 << 20,
+        bomb_image_side=3000,
+        drip_rate=40_000,
+    )
+    answer = fal_submit(client, fake).json()
+    url = client.get(answer["response_url"], headers=FAL_AUTH).json()["images"][0]["url"]
+    for name in ("huge_stream", "gzip_bomb", "length_mismatch", "huge_image", "redirect_loop"):
+        fake.push_script({"match": "file", "fault": name})
+
+    with client.stream("GET", url) as stream:
+        assert "content-length" not in stream.headers
+        assert sum(len(chunk) for chunk in stream.iter_raw()) == 1 << 20
+    bomb = client.get(url)
+    assert bomb.headers["content-encoding"] == "gzip" and len(bomb.content) == 8 << 20
+    with client.stream("GET", url) as stream:
+        assert stream.headers["content-length"] == "100"
+    assert Image.open(io.BytesIO(client.get(url).content)).size == (3000, 3000)
+    hop = client.get(url)
+    assert hop.status_code == 302 and hop.headers["location"].endswith("/files/_loop/1")
+    assert client.get(hop.headers["location"]).headers["location"].endswith("/files/_loop/2")
+    fake.push_script({"match": "file", "fault": "slow_drip"})
+    started = time.monotonic()
+    dripped = client.get(url)
+    assert time.monotonic() - started > 0.1
+    assert decode(dripped.content).size == (96, 64)
+
+
+def test_concurrency_limit_queues_jobs_in_order(fake, client):
+    fake.configure(latency=0.3, concurrency=1)
+    answers = [fal_submit(client, fake).json() for _ in range(3)]
+
+    assert [answer["queue_position"] for answer in answers] == [0, 0, 1]
+    last = client.get(answers[2]["status_url"], headers=FAL_AUTH).json()
+    assert last == {"status": "IN_QUEUE", "queue_position": 1, "response_url": ANY_URL}
+    assert wait_until(lambda: fal_status(client, answers[2]["status_url"]) == "COMPLETED")
+
+
+class _AnyUrl:
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, str) and other.startswith("http://127.0.0.1:")
+
+
+ANY_URL = _AnyUrl()
+
+
+def test_replicate_prefer_wait_answers_with_the_finished_prediction(fake, client):
+    fake.configure(latency=0.1)
+    response = client.post(
+        f"{fake.replicate_url}/models/o/m/predictions",
+        json={"input": {"prompt": "x", **SMALL}},
+        headers={**BEARER, "Prefer": "wait=5"},
+    )
+
+    assert response.status_code == 201 and response.headers["preference-applied"] == "wait"
+    assert response.json()["status"] == "succeeded"
+
+
+def test_drop_stall_and_duplicate_webhook_faults(fake, client, receiver):
+    fake.push_script(
+        {"match": "fal.submit", "fault": "drop"},
+        {"match": "fal.submit", "fault": "stall"},
+        {"match": "fal.submit", "fault": "webhook_duplicate"},
+    )
+
+    with pytest.raises(httpx.RemoteProtocolError):
+        fal_submit(client, fake)
+    stalled = fal_submit(client, fake).json()
+    fal_submit(client, fake, webhook=receiver.url)
+    calls = receiver.wait_for(2)
+
+    assert len(calls) == 2 and calls[0][1] == calls[1][1]
+    assert fal_status(client, stalled["status_url"]) == "IN_PROGRESS"
+
+
+def test_control_sign_forges_verifiable_variants(fake, client):
+    jwks = fake.jwks()
+    body = '{"request_id": "r1"}'
+    stale = int(time.time()) - 301
+    answer = client.post(
+        f"{fake.base_url}/_control/sign",
+        json={"provider": "fal", "body": body, "id": "r1", "timestamp": stale},
+    ).json()["headers"]
+    replicate = client.post(
+        f"{fake.base_url}/_control/sign",
+        json={"provider": "replicate", "body": body, "id": "msg_1"},
+    ).json()["headers"]
+
+    lowered = {key.lower(): value for key, value in answer.items()}
+    assert lowered["x-fal-webhook-timestamp"] == str(stale)
+    assert verify_fal(jwks, lowered, body.encode())
+    assert Webhook(fake.replicate_secret).verify(body, replicate) == {"request_id": "r1"}
+
+
+def test_seeded_keys_are_reproducible():
+    first, second = FakeProvider(FakeConfig(seed=5)), FakeProvider(FakeConfig(seed=5))
+
+    assert first.jwks() == second.jwks()
+    assert first.replicate_secret == second.replicate_secret
+    assert FakeProvider(FakeConfig(seed=6)).jwks() != first.jwks()
+
+
+def test_management_command_serves_until_terminated():
+    manage = Path(__file__).resolve().parents[2] / "manage.py"
+    process = subprocess.Popen(  # noqa: S603 - a fixed argv, no shell
+        [
+            sys.executable,
+            str(manage),
+            "fakeprovider",
+            "--port",
+            "0",
+            "--latency",
+            "2",
+            "--error-rate",
+            "0.05",
+            "--fault",
+            "fail_job=0.1",
+            "--auth-key",
+            "k1",
+            "--seed",
+            "3",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first = process.stdout.readline()
+        base = first.rsplit(" ", 1)[1].strip()
+        config = httpx.get(f"{base}/_control/config", timeout=5).json()
+        assert config["latency"] == 2 and config["auth_keys"] == ["k1"]
+        assert config["faults"] == {"fail_job": 0.1} and config["error_rate"] == 0.05
+        assert httpx.get(f"{base}/fal/.well-known/jwks.json", timeout=5).status_code == 200
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0

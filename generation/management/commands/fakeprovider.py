@@ -95,12 +95,12 @@ class Command(BaseCommand):
             raise CommandError(f"cannot bind {config.host}:{config.port}: {exc}") from exc
         self._announce(provider, base)
         stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        # Handle SIGINT explicitly too: a shell's background job inherits it ignored.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
         try:
             while not stop.wait(3600):
                 pass
-        except KeyboardInterrupt:
-            pass
         finally:
             provider.stop()
             self.stdout.write("fake provider stopped")
