@@ -5,7 +5,6 @@ import dataclasses
 import hashlib
 import json
 import time
-from pathlib import Path
 
 import httpx
 import pytest
@@ -13,7 +12,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from generation.providers import webhooks
 from generation.providers.base import (
-    GenerationRequest,
     JobState,
     LoraSpec,
     ProviderError,
@@ -22,8 +20,9 @@ from generation.providers.base import (
 )
 from generation.providers.fal import FalImageProvider
 from generation.providers.webhooks import JwksCache, verify_fal_webhook
+from tests.generation.provider_helpers import fixture_bytes as raw_fixture
+from tests.generation.provider_helpers import load_fixture, typical_request
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers" / "fal"
 API_KEY = "fal-key-id:fal-key-secret"
 USER_ID = "github|4321"
 WEBHOOK_URL = "https://brandforge.example/api/v1/webhooks/fal/?job=7"
@@ -32,24 +31,15 @@ JWKS_URL = "https://rest.fal.ai/.well-known/jwks.json"
 
 
 def fixture(name):
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+    return load_fixture("fal", name)
 
 
 def fixture_bytes(name):
-    return (FIXTURES / f"{name}.json").read_bytes()
+    return raw_fixture("fal", name)
 
 
 def make_request(**changes):
-    request = GenerationRequest(
-        prompt="a ceramic mug on an oak desk, brand colours",
-        negative_prompt="text, watermark",
-        width=1024,
-        height=768,
-        seed=42,
-        model="fal-ai/flux/dev",
-        palette=("#E63946", "#1D3557"),
-    )
-    return dataclasses.replace(request, **changes)
+    return typical_request(**{"model": "fal-ai/flux/dev", "height": 768, **changes})
 
 
 def provider_with(handler, **options):

@@ -1,42 +1,36 @@
 """Tests for the synchronous OpenAI Images adapter."""
 
 import base64
-import dataclasses
 import json
-from pathlib import Path
 
 import httpx
 import pytest
 
-from generation.providers.base import GenerationRequest, LoraSpec, ProviderError
+from generation.providers.base import LoraSpec, ProviderError
 from generation.providers.openai import OpenAIImageProvider
+from tests.generation.provider_helpers import fixture_bytes as raw_fixture
+from tests.generation.provider_helpers import load_fixture, typical_request
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers" / "openai"
 API_KEY = "sk-test-key"
 URL = "https://api.openai.com/v1/images/generations"
 
 
 def fixture(name):
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+    return load_fixture("openai", name)
 
 
 def fixture_bytes(name):
-    return (FIXTURES / f"{name}.json").read_bytes()
+    return raw_fixture("openai", name)
 
 
 def make_request(**changes):
-    request = GenerationRequest(
-        prompt="a ceramic mug on an oak desk, brand colours",
-        negative_prompt="text, watermark",
-        width=1024,
-        height=1536,
-        seed=42,
-        model="gpt-image-1",
-        palette=("#E63946", "#1D3557"),
-        loras=(LoraSpec(path="acme/brand-lora", scale=0.8),),
-        params={"quality": "high", "output_format": "png", "background": "opaque"},
-    )
-    return dataclasses.replace(request, **changes)
+    defaults = {
+        "model": "gpt-image-1",
+        "height": 1536,
+        "loras": (LoraSpec(path="acme/brand-lora", scale=0.8),),
+        "params": {"quality": "high", "output_format": "png", "background": "opaque"},
+    }
+    return typical_request(**{**defaults, **changes})
 
 
 def provider_with(handler, **options):

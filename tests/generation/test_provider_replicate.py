@@ -1,13 +1,11 @@
 """Tests for the Replicate predictions adapter and Standard Webhooks verification."""
 
 import base64
-import dataclasses
 import hashlib
 import hmac
 import json
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 import pytest
@@ -16,7 +14,6 @@ from standardwebhooks import Webhook
 
 from generation.providers import replicate
 from generation.providers.base import (
-    GenerationRequest,
     JobState,
     LoraSpec,
     ProviderError,
@@ -25,8 +22,9 @@ from generation.providers.base import (
 )
 from generation.providers.replicate import ReplicateImageProvider
 from generation.providers.webhooks import verify_standard_webhook
+from tests.generation.provider_helpers import fixture_bytes as raw_fixture
+from tests.generation.provider_helpers import load_fixture, typical_request
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "providers" / "replicate"
 TOKEN = "r8_test_token"
 API = "https://api.replicate.com"
 WEBHOOK_URL = "https://brandforge.example/api/v1/webhooks/replicate/"
@@ -40,24 +38,15 @@ VECTOR_SIGNATURE = "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
 
 
 def fixture(name):
-    return json.loads((FIXTURES / f"{name}.json").read_text())
+    return load_fixture("replicate", name)
 
 
 def fixture_bytes(name):
-    return (FIXTURES / f"{name}.json").read_bytes()
+    return raw_fixture("replicate", name)
 
 
 def make_request(**changes):
-    request = GenerationRequest(
-        prompt="a ceramic mug on an oak desk, brand colours",
-        negative_prompt="text, watermark",
-        width=1024,
-        height=768,
-        seed=42,
-        model="black-forest-labs/flux-dev",
-        palette=("#E63946", "#1D3557"),
-    )
-    return dataclasses.replace(request, **changes)
+    return typical_request(**{"model": "black-forest-labs/flux-dev", "height": 768, **changes})
 
 
 def provider_with(handler, **options):
