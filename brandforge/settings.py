@@ -280,5 +280,9 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("BRANDFORGE_LOG_LEVEL", "INFO")},
     # django-q2 logs every task at INFO; its logger is named with a hyphen.
-    "loggers": {"django-q": {"level": env_str("BRANDFORGE_Q_LOG_LEVEL", "WARNING")}},
+    "loggers": {
+        "django-q": {"level": env_str("BRANDFORGE_Q_LOG_LEVEL", "WARNING")},
+        # httpx logs every request at INFO: too much for a worker doing thousands.
+        "httpx": {"level": "WARNING"},
+    },
 }

@@ -1,14 +1,18 @@
 """Provides `manage.py demo`: a demo campaign run through the whole pipeline by real workers."""
 
+import contextlib
 import io
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
+import httpx
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
@@ -21,7 +25,7 @@ from assets.models import Asset, Brand, Rendition, SeedProfile
 from brandforge.images import sanitize_image_upload
 from campaigns.models import Brief, Campaign, ChannelFormat, PromptTemplate
 from campaigns.services import brief_create, campaign_launch, prompt_template_version_create
-from generation.models import GenerationJob
+from generation.models import GenerationJob, RoutingRule
 from review.models import QualityGate, ReviewItem
 from review.services import review_item_approve, review_item_reject
 
@@ -65,6 +69,26 @@ def make_logo() -> bytes:
     return sanitize_image_upload(buffer.getvalue())
 
 
+def _manage_py() -> str:
+    return str(Path(settings.BASE_DIR) / "manage.py")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_http(url: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(url, timeout=1.0).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise CommandError(f"{url} did not come up within {timeout:.0f}s")
+
+
 class Command(BaseCommand):
     help = "Build a demo brand and campaign, run the workers until everything is published, report."
 
@@ -74,23 +98,68 @@ class Command(BaseCommand):
         parser.add_argument(
             "--workers", type=int, default=settings.Q_CLUSTER["workers"], help="qcluster workers."
         )
+        parser.add_argument(
+            "--provider",
+            choices=["local", "fal", "replicate"],
+            default="local",
+            help="local: the built-in renderer. fal or replicate: the real adapters against the "
+            "bundled fake provider, with signed webhooks to a web server the demo starts.",
+        )
 
-    def handle(self, *args, briefs: int, timeout: int, workers: int, **options):
+    def handle(self, *args, briefs: int, timeout: int, workers: int, provider: str, **options):
         started = time.monotonic()
         user, password = self._admin_user()
-        campaign = self._build(briefs)
-        campaign_launch(campaign=campaign)
-        self.stdout.write(f"Launched {campaign.name}: {briefs} briefs × {len(FORMATS)} formats.")
-
-        cluster = self._start_cluster(workers)
-        try:
-            self._wait(campaign, until_in_review=True, timeout=timeout, started=started)
-            approved, rejected = self._decide(campaign, user)
-            self.stdout.write(f"Approved {approved}, rejected {rejected} (as {user.username}).")
-            self._wait(campaign, until_in_review=False, timeout=timeout, started=started)
-        finally:
-            self._stop_cluster(cluster)
+        with self._provider_stack(provider) as env:
+            campaign = self._build(briefs, provider)
+            campaign_launch(campaign=campaign)
+            self.stdout.write(
+                f"Launched {campaign.name}: {briefs} briefs × {len(FORMATS)} formats "
+                f"via {provider}."
+            )
+            cluster = self._start_cluster(workers, env)
+            try:
+                self._wait(campaign, until_in_review=True, timeout=timeout, started=started)
+                approved, rejected = self._decide(campaign, user)
+                self.stdout.write(f"Approved {approved}, rejected {rejected} (as {user.username}).")
+                self._wait(campaign, until_in_review=False, timeout=timeout, started=started)
+            finally:
+                self._stop_cluster(cluster)
         self._summary(campaign, user, password, time.monotonic() - started)
+
+    @contextlib.contextmanager
+    def _provider_stack(self, provider: str):
+        """For a remote provider: the fake provider here, and a web server for its webhooks."""
+        if provider == "local":
+            yield {}
+            return
+        from generation.fakeprovider import FakeProvider
+
+        with FakeProvider(latency=1.0, latency_jitter=0.5) as fake:
+            web_port = _free_port()
+            env = {
+                "FAL_KEY": "demo",
+                "FAL_QUEUE_URL": fake.fal_url,
+                "FAL_JWKS_URL": fake.jwks_url,
+                "FAL_USER_ID": fake.fal_user_id,
+                "REPLICATE_API_TOKEN": "demo",
+                "REPLICATE_BASE_URL": f"{fake.base_url}/replicate",
+                "REPLICATE_WEBHOOK_SECRET": fake.replicate_secret,
+                "BRANDFORGE_NET_ALLOW": fake.base_url.removeprefix("http://"),
+                "BRANDFORGE_PUBLIC_URL": f"http://127.0.0.1:{web_port}",
+            }
+            self.stdout.write(f"Fake {provider} at {fake.base_url}; webhooks to port {web_port}.")
+            web = subprocess.Popen(  # noqa: S603 (our own manage.py, no shell)
+                [sys.executable, _manage_py(), "runserver", f"127.0.0.1:{web_port}", "--noreload"],
+                env={**os.environ, **env},
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            try:
+                _wait_for_http(f"http://127.0.0.1:{web_port}/healthz")
+                yield env
+            finally:
+                web.terminate()
+                web.wait(timeout=10)
 
     def _admin_user(self):
         User = get_user_model()
@@ -111,7 +180,7 @@ class Command(BaseCommand):
         return user, password
 
     @transaction.atomic
-    def _build(self, count: int) -> Campaign:
+    def _build(self, count: int, provider: str) -> Campaign:
         brand, created = Brand.objects.get_or_create(
             slug="northwind-coffee",
             defaults={
@@ -156,6 +225,16 @@ class Command(BaseCommand):
             seed_profile=seeds,
         )
         campaign.formats.set(formats)
+        if provider != "local":
+            model = {"fal": "fal-ai/flux/dev", "replicate": "black-forest-labs/flux-dev"}[provider]
+            RoutingRule.objects.create(
+                name=f"{campaign.name} via {provider}",
+                campaign=campaign,
+                provider=provider,
+                model=model,
+                price_per_image=Decimal("0.025"),
+                priority=10,
+            )
         for n in range(count):
             locale = list(PRODUCTS)[n % 2]
             product, surface, mood = PRODUCTS[locale][(n // 2) % len(PRODUCTS[locale])]
@@ -168,13 +247,11 @@ class Command(BaseCommand):
             )
         return campaign
 
-    def _start_cluster(self, workers: int) -> subprocess.Popen:
-        env = {**os.environ, "BRANDFORGE_WORKERS": str(workers)}
+    def _start_cluster(self, workers: int, env: dict) -> subprocess.Popen:
+        env = {**os.environ, **env, "BRANDFORGE_WORKERS": str(workers)}
         self.stdout.write(f"Starting qcluster with {workers} workers…")
         return subprocess.Popen(  # noqa: S603 (our own manage.py, no shell)
-            [sys.executable, str(Path(settings.BASE_DIR) / "manage.py"), "qcluster"],
-            env=env,
-            start_new_session=True,
+            [sys.executable, _manage_py(), "qcluster"], env=env, start_new_session=True
         )
 
     def _stop_cluster(self, cluster: subprocess.Popen) -> None:
