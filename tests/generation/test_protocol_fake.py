@@ -131,3 +131,19 @@ def test_a_429_is_not_retried_before_retry_after(fake, queue):
     assert job.status == GenerationJob.Status.FAILED
     assert job.next_attempt_at.timestamp() >= first["t"] + 3 - 0.05
     assert jobs_reconcile() == 0
+
+
+def test_in_a_429_storm_no_job_calls_again_before_retry_after(fake, queue):
+    fake.push_script({"match": "submit", "status": 429, "retry_after": 4, "times": 10})
+    RoutingRule.objects.create(name="fal", provider="fal", model="fal-ai/flux/dev")
+    campaign_launch(campaign=campaign_with_briefs(count=10))
+    queue.run()
+    throttled = fake.requests("submit")
+    assert len(throttled) == 10 and {r["status"] for r in throttled} == {429}
+    # Each job waits at least Retry-After from its own 429 (jobs ran one after another).
+    retries = sorted(job.next_attempt_at.timestamp() for job in GenerationJob.objects.all())
+    answered = sorted(r["t"] for r in throttled)
+    assert all(retry >= at + 4 - 0.05 for retry, at in zip(retries, answered, strict=True))
+    assert jobs_reconcile() == 0 and len(fake.requests("submit")) == 10
+    # 429s are the provider pacing us, not failing: the circuit stays closed.
+    assert not ProviderCircuit.objects.filter(state="open").exists()
