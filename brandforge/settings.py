@@ -112,7 +112,9 @@ Q_CLUSTER = {
     "ack_failures": True,
     "catch_up": False,
     "poll": 0.2,
-    "save_limit": env_int("BRANDFORGE_Q_SAVE_LIMIT", 500),
+    # Our job rows are the record of what ran; django-q2's successes only cost a count and a
+    # delete per task to keep pruned (measured: the monitor's biggest cost). Failures are kept.
+    "save_limit": env_int("BRANDFORGE_Q_SAVE_LIMIT", -1),
     "label": "Task queue",
     "log_level": env_str("BRANDFORGE_Q_LOG_LEVEL", "WARNING"),
 }

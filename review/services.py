@@ -41,18 +41,24 @@ def asset_score(*, asset: Asset, gate: QualityGate | None) -> list[Score]:
     for subject, image, ctx, kind in subjects:
         for scorer in scorers_for(kind):
             result = scorer.score(image, ctx)
-            score, _ = Score.objects.update_or_create(
-                asset=asset,
-                subject=subject,
-                scorer=scorer.name,
-                scorer_version=scorer.version,
-                defaults={
-                    "value": result.value,
-                    "passed": result.passed,
-                    "details": result.details,
-                },
+            scores.append(
+                Score(
+                    asset=asset,
+                    subject=subject,
+                    scorer=scorer.name,
+                    scorer_version=scorer.version,
+                    value=result.value,
+                    passed=result.passed,
+                    details=result.details,
+                )
             )
-            scores.append(score)
+    # One upsert: scoring again (a second delivery, a new threshold) replaces the values.
+    Score.objects.bulk_create(
+        scores,
+        update_conflicts=True,
+        unique_fields=["asset", "subject", "scorer", "scorer_version"],
+        update_fields=["value", "passed", "details", "updated_at"],
+    )
     return scores
 
 

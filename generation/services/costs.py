@@ -12,18 +12,21 @@ from generation.models import CostEntry, GenerationJob
 def cost_record(
     *, job: GenerationJob, kind: str, amount: Decimal, provider: str, model: str
 ) -> None:
-    """Write the ledger entry of this attempt (once: a second delivery finds it there)."""
-    CostEntry.objects.get_or_create(
-        job=job,
-        attempt=job.attempts,
-        kind=kind,
-        defaults={
-            "brand_id": job.campaign.brand_id,
-            "campaign_id": job.campaign_id,
-            "provider": provider,
-            "model": model,
-            "amount": amount,
-        },
+    """Write the ledger entry of this attempt (once: a second delivery leaves the first)."""
+    CostEntry.objects.bulk_create(
+        [
+            CostEntry(
+                job=job,
+                attempt=job.attempts,
+                kind=kind,
+                brand_id=job.campaign.brand_id,
+                campaign_id=job.campaign_id,
+                provider=provider,
+                model=model,
+                amount=amount,
+            )
+        ],
+        ignore_conflicts=True,
     )
 
 
@@ -47,8 +50,14 @@ def budget_reserve(
 ) -> tuple[bool, str]:
     """Commit `amount` for this attempt if the campaign budget allows it; else pause the campaign.
 
-    The campaign row is locked while checking, so two workers cannot both take the last of it.
+    The campaign row is locked while checking, so two workers cannot both take the last of it;
+    a campaign without a budget needs no lock.
     """
+    if job.campaign.budget is None:
+        cost_record(
+            job=job, kind=CostEntry.Kind.ESTIMATE, amount=amount, provider=provider, model=model
+        )
+        return True, ""
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=job.campaign_id)
         if campaign.budget is not None:

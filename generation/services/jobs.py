@@ -65,31 +65,49 @@ def job_key(brief: Brief, variant: int) -> str:
     return f"brief:{brief.uid}:v{variant}"
 
 
-def campaign_jobs_create(*, campaign_id: int) -> int:
-    """Make the first job of every pending brief of a running campaign, then queue every job
-    still waiting (new ones, and ones parked while the campaign was paused); safe to repeat."""
+def campaign_jobs_create(*, campaign_id: int, chunk: int = 200) -> int:
+    """Make the first job of every pending brief of a running campaign and queue every job still
+    waiting (new ones, and ones parked while the campaign was paused); safe to repeat.
+
+    Jobs are made in chunks, each committed with its tasks queued, so workers start on the
+    first chunk while the rest are still being made.
+    """
     campaign = Campaign.objects.get(pk=campaign_id)
     if campaign.status != Campaign.Status.RUNNING:
         return 0
-    for brief in campaign.briefs.filter(status=Brief.Status.PENDING):
+    started = timezone.now()
+    pending = campaign.briefs.filter(status=Brief.Status.PENDING).only("pk", "uid")
+    queued = 0
+    while briefs := list(pending[:chunk]):
         with transaction.atomic():
-            GenerationJob.objects.get_or_create(
-                idempotency_key=job_key(brief, 0),
-                defaults={
-                    "campaign": campaign,
-                    "brief": brief,
-                    "variant": 0,
-                    "max_attempts": settings.BRANDFORGE_JOB_MAX_ATTEMPTS,
-                },
+            GenerationJob.objects.bulk_create(
+                [
+                    GenerationJob(
+                        campaign=campaign,
+                        brief=brief,
+                        variant=0,
+                        idempotency_key=job_key(brief, 0),
+                        max_attempts=settings.BRANDFORGE_JOB_MAX_ATTEMPTS,
+                    )
+                    for brief in briefs
+                ],
+                ignore_conflicts=True,  # a second delivery finds them made
             )
-            brief_set_status(
-                brief=brief, to=Brief.Status.GENERATING, allowed_from=[Brief.Status.PENDING]
+            Brief.objects.filter(pk__in=[b.pk for b in briefs], status=Brief.Status.PENDING).update(
+                status=Brief.Status.GENERATING, updated_at=timezone.now()
             )
-    waiting = campaign.jobs.filter(status=Status.QUEUED).values_list("pk", flat=True)
+            for job_id in GenerationJob.objects.filter(
+                brief__in=briefs, variant=0, status=Status.QUEUED
+            ).values_list("pk", flat=True):
+                enqueue(JOB_TASK, job_id)
+                queued += 1
+    # Jobs that waited while the campaign was paused (a budget stop) go back to work.
+    waiting = campaign.jobs.filter(status=Status.QUEUED, created_at__lt=started)
     with transaction.atomic():
-        for job_id in waiting:
+        for job_id in waiting.values_list("pk", flat=True):
             enqueue(JOB_TASK, job_id)
-    return len(waiting)
+            queued += 1
+    return queued
 
 
 def seed_for(*, brief: Brief, variant: int) -> int:
@@ -105,6 +123,13 @@ def _lease(seconds: int | None = None):
     return timezone.now() + timedelta(seconds=seconds or settings.BRANDFORGE_JOB_LEASE_SECONDS)
 
 
+def _with_context(queryset):
+    """Everything an attempt reads about its brief, in one query."""
+    return queryset.select_related(
+        "brief__template_version", "campaign__brand", "campaign__seed_profile", "rule"
+    )
+
+
 def job_claim(*, job_id: int) -> GenerationJob | None:
     """Take the job for one attempt, or return None when another attempt owns or finished it.
 
@@ -116,8 +141,7 @@ def job_claim(*, job_id: int) -> GenerationJob | None:
     now = timezone.now()
     with transaction.atomic():
         job = (
-            GenerationJob.objects.select_for_update(of=("self",))
-            .select_related("campaign")
+            _with_context(GenerationJob.objects.select_for_update(of=("self",)))
             .filter(pk=job_id)
             .first()
         )
@@ -156,14 +180,14 @@ def job_claim(*, job_id: int) -> GenerationJob | None:
         return job
 
 
-def job_run(*, job_id: int) -> GenerationJob | None:
+def job_run(*, job_id: int) -> None:
     """Run one attempt: route, then generate at once (sync provider) or submit and return."""
     job = job_claim(job_id=job_id)
     if job is None:
-        return None
+        return
     try:
         if job.master_id:
-            _finish(job, job.master)  # a previous attempt stored the master and then died
+            _finish(job, job.master, None)  # a previous attempt stored the master, then died
         else:
             _start(job)
     except JobDeferred as deferred:
@@ -173,8 +197,6 @@ def job_run(*, job_id: int) -> GenerationJob | None:
     except Exception as exc:
         logger.exception("Job %s attempt %s failed", job.uid, job.attempts)
         job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
-    job.refresh_from_db()
-    return job
 
 
 def _fail_for(job: GenerationJob, exc: Exception) -> None:
@@ -203,11 +225,12 @@ def _route(job: GenerationJob) -> tuple[RoutingRule | None, list[str]]:
 
 def _request(job: GenerationJob, rule: RoutingRule | None, provider) -> tuple:
     brief = job.brief
-    brand = brief.campaign.brand
+    brief.campaign = job.campaign  # loaded with its brand; spares the render two queries
+    brand = job.campaign.brand
     rendered = brief_render_prompt(brief=brief)
     loras = tuple(
         LoraSpec(path=lora.path, scale=lora.scale, trigger=lora.trigger_words)
-        for lora in brief.campaign.loras.order_by("name")
+        for lora in job.campaign.loras.order_by("name")
     )
     size = settings.BRANDFORGE_MASTER_SIZE
     request = GenerationRequest(
@@ -235,12 +258,15 @@ def _start(job: GenerationJob) -> None:
     )
     if not allowed:
         raise JobDeferred(why)
+    # Record the route; an asynchronous provider is marked submitting in the same write,
+    # committed before the request goes out.
     GenerationJob.objects.filter(pk=job.pk).update(
         rule=rule,
         provider=provider_name,
         model=request.model,
         seed=request.seed,
         route_reasons=reasons,
+        status=Status.SUBMITTING if provider.is_async else Status.RUNNING,
         updated_at=timezone.now(),
     )
     job.rule, job.provider, job.model, job.seed = rule, provider_name, request.model, request.seed
@@ -258,11 +284,9 @@ def _start(job: GenerationJob) -> None:
         outcome = Outcome(request_id=result.request_id, state=JobState.SUCCEEDED, nsfw=result.nsfw)
         master = _store_master(job, image, rendered, request, sent=result.sent, outcome=outcome)
         _settle(job, price, latency_ms=latency)
-        _finish(job, master)
+        _finish(job, master, image)
         return
 
-    # Asynchronous: say we are submitting (committed), submit, keep what the provider answered.
-    GenerationJob.objects.filter(pk=job.pk).update(status=Status.SUBMITTING)
     try:
         submission = provider.submit(request, webhook_url=webhook_url(provider_name, job))
     except ProviderError as exc:
@@ -357,7 +381,7 @@ def job_complete(*, job_id: int, outcome: dict) -> None:
     )
     if not taken:
         return
-    job = GenerationJob.objects.select_related("campaign", "brief").get(pk=job_id)
+    job = _with_context(GenerationJob.objects).get(pk=job_id)
     provider = get_provider(job.provider, client=provider_client())
     price = job.rule.price_per_image if job.rule else Decimal("0")
     try:
@@ -378,13 +402,11 @@ def job_complete(*, job_id: int, outcome: dict) -> None:
             if result.state != JobState.SUCCEEDED or not result.outputs:
                 raise ProviderError("completed without outputs", retryable=True)
         _, image = fetch_image(result.outputs[0].url, client=download_client())
-        brief = job.brief
-        rendered = brief_render_prompt(brief=brief)
-        request, _ = _request(job, job.rule, provider)
+        request, rendered = _request(job, job.rule, provider)
         latency = int((timezone.now() - job.submitted_at).total_seconds() * 1000)
         master = _store_master(job, image, rendered, request, sent=job.sent, outcome=result)
         _settle(job, price, latency_ms=latency)
-        _finish(job, master)
+        _finish(job, master, image)
     except (ProviderError, DownloadError, BlockedDestination) as exc:
         _reset_submission(job)
         _fail_for(job, exc)
@@ -453,9 +475,11 @@ def _store_master(
     return master
 
 
-def _finish(job: GenerationJob, master: Asset) -> None:
-    lineage = _refine(job, master)
-    _render(job, lineage)
+def _finish(job: GenerationJob, master: Asset, image: Image.Image | None) -> None:
+    """Refine and render; `image` is the master's pixels when in hand (None: read them back)."""
+    ctx = _StepContextOnce(job)
+    lineage, images = _refine(job, master, image, ctx)
+    _render(job, lineage, images, ctx)
     final = lineage[-1]
     with transaction.atomic():
         done = GenerationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
@@ -546,45 +570,67 @@ def refinement_chain(*, job: GenerationJob) -> list[dict]:
     """The steps after generation: the routing rule's chain, else the brand watermark."""
     if job.rule is not None and job.rule.refinement_chain:
         return validate_chain(job.rule.refinement_chain)
-    brand = job.brief.campaign.brand
+    brand = job.campaign.brand
     if not brand.logo:
         return []
     return validate_chain([{"step": "watermark", "params": brand.watermark_params()}])
 
 
-def _refine(job: GenerationJob, master: Asset) -> list[Asset]:
-    """Run the refinement chain; return the lineage from the master to the final asset."""
-    brand = job.brief.campaign.brand
+class _StepContextOnce:
+    """The step context of one job, built on first use (the logo is decoded once per job)."""
+
+    def __init__(self, job: GenerationJob):
+        self.job = job
+        self._ctx: StepContext | None = None
+
+    def get(self) -> StepContext:
+        if self._ctx is None:
+            brand = self.job.campaign.brand
+            self._ctx = StepContext(
+                logo=brand_logo_image(brand), palette=tuple(brand.palette), seed=self.job.seed or 0
+            )
+        return self._ctx
+
+
+def _refine(
+    job: GenerationJob, master: Asset, image: Image.Image | None, ctx: _StepContextOnce
+) -> tuple[list[Asset], dict[int, Image.Image]]:
+    """Run the refinement chain; return the lineage from the master to the final asset, and
+    the pixels of the nodes at hand (so rendering need not read them back)."""
+    brand = job.campaign.brand
     nodes = [master]
-    image = None
+    images = {master.pk: image} if image is not None else {}
     for entry in refinement_chain(job=job):
         current = nodes[-1]
         spec = json.dumps(entry, sort_keys=True)
         key = "step:" + hashlib.sha256(f"{current.key}|{spec}".encode()).hexdigest()[:40]
         child = Asset.objects.filter(key=key).first()
         if child is None:
-            image = image or file_open_image(current.file)
-            image = get_step(entry["step"]).run(image, entry["params"], _step_context(job, brand))
+            source = images.get(current.pk) or file_open_image(current.file)
+            output = get_step(entry["step"]).run(source, entry["params"], ctx.get())
             recipe = {**current.recipe, "steps": [*current.recipe.get("steps", []), entry]}
             child, _ = asset_create(
-                brand=brand, key=key, image=image, recipe=recipe, parent=current, step=entry["step"]
+                brand=brand,
+                key=key,
+                image=output,
+                recipe=recipe,
+                parent=current,
+                step=entry["step"],
             )
-        else:
-            image = None
+            images[child.pk] = output
         asset_set_status(
             asset=current, to=Asset.Status.INTERMEDIATE, allowed_from=[Asset.Status.GENERATED]
         )
         nodes.append(child)
-    return nodes
+    return nodes, images
 
 
-def _step_context(job: GenerationJob, brand) -> StepContext:
-    return StepContext(
-        logo=brand_logo_image(brand), palette=tuple(brand.palette), seed=job.seed or 0
-    )
-
-
-def _render(job: GenerationJob, lineage: list[Asset]) -> None:
+def _render(
+    job: GenerationJob,
+    lineage: list[Asset],
+    images: dict[int, Image.Image],
+    ctx: _StepContextOnce,
+) -> None:
     """Build one rendition of the final asset per channel format.
 
     Overlay steps (the watermark) are placed relative to the frame, so a crop must not cut them
@@ -603,8 +649,8 @@ def _render(job: GenerationJob, lineage: list[Asset]) -> None:
         if overlays
         else ""
     )
-    image = None
-    ctx = None
+    image = images.get(source.pk)
+    done = set(final.renditions.values_list("spec", flat=True))
     for fmt in job.campaign.formats.order_by("name"):
         spec = RenditionSpec(
             format_name=fmt.name,
@@ -615,13 +661,12 @@ def _render(job: GenerationJob, lineage: list[Asset]) -> None:
             quality=fmt.quality,
             dpi=fmt.dpi,
         )
-        if final.renditions.filter(spec=spec.spec).exists():
+        if spec.spec in done:
             continue
         image = image or file_open_image(source.file)
-        ctx = ctx or _step_context(job, final.brand)
         framed = cover(image, width=fmt.width, height=fmt.height)
         for entry in overlays:
-            framed = get_step(entry["step"]).run(framed, entry["params"], ctx)
+            framed = get_step(entry["step"]).run(framed, entry["params"], ctx.get())
         rendition_create(asset=final, spec=spec, image=framed)
     asset_set_status(asset=final, to=Asset.Status.RENDERED, allowed_from=[Asset.Status.GENERATED])
 
