@@ -20,9 +20,9 @@ fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MOTO_SERVER=${MOTO_SERVER:-$ROOT/.venv/bin/moto_server}
 
-PG_PORT=55432
-REDIS_PORT=56379
-MOTO_PORT=5055
+PG_PORT=${BF_PG_PORT:-55432}  # overridable: two runs side by side
+REDIS_PORT=${BF_REDIS_PORT:-56379}
+MOTO_PORT=${BF_MOTO_PORT:-5055}
 DB_NAME=brandforge
 
 log() { printf '[services] %s\n' "$*" >&2; }
