@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Run a command against throwaway backing services on loopback:
-#   PostgreSQL (port 55432, trust auth, database "brandforge"),
-#   Redis      (port 56379, no persistence),
-#   moto_server S3 (port 5055, from the project's .venv; the bucket is created by the project).
+#   PostgreSQL (port 25432, trust auth, database "brandforge"),
+#   Redis      (port 26379, no persistence),
+#   moto_server S3 (port 25055, from the project's .venv; the bucket is created by the project).
 #
 # usage: bash .ci/services.sh <command...>
 #
@@ -20,9 +20,10 @@ fi
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MOTO_SERVER=${MOTO_SERVER:-$ROOT/.venv/bin/moto_server}
 
-PG_PORT=${BF_PG_PORT:-55432}  # overridable: two runs side by side
-REDIS_PORT=${BF_REDIS_PORT:-56379}
-MOTO_PORT=${BF_MOTO_PORT:-5055}
+# Below the ephemeral range (32768+), so busy outgoing traffic cannot hold them; overridable.
+PG_PORT=${BF_PG_PORT:-25432}
+REDIS_PORT=${BF_REDIS_PORT:-26379}
+MOTO_PORT=${BF_MOTO_PORT:-25055}
 DB_NAME=brandforge
 
 log() { printf '[services] %s\n' "$*" >&2; }
