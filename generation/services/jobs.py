@@ -552,7 +552,8 @@ def jobs_reconcile() -> int:
             status__in=[Status.RUNNING, Status.SUBMITTING], lease_expires_at__lte=now
         )
         | GenerationJob.objects.filter(
-            status=Status.QUEUED, updated_at__lte=now - timedelta(minutes=2)
+            status=Status.QUEUED,
+            updated_at__lte=now - timedelta(seconds=settings.BRANDFORGE_JOB_REQUEUE_AFTER_SECONDS),
         )
     ).exclude(campaign__status=Campaign.Status.PAUSED)
     count = 0

@@ -74,6 +74,9 @@ def status_counts(campaign) -> dict[str, int]:
 
 
 def test_killed_workers_lose_no_job_and_duplicate_no_asset(settings, tmp_path, caplog):
+    # A worker killed after the broker handed it a task but before it claimed the job leaves
+    # the job queued with no task: the reconciler (run here) must not wait minutes for it.
+    settings.BRANDFORGE_JOB_REQUEUE_AFTER_SECONDS = 5
     caplog.set_level(logging.WARNING, logger="httpx")  # the fake's webhook deliveries
     broker = get_broker()
     broker.purge_queue()  # nothing left over from other tests for the real workers to pick up
