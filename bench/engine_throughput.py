@@ -216,6 +216,30 @@ def build_campaign(tag: str, briefs: int, *, route: bool = True):
 # --- measurement helpers -----------------------------------------------------------------------
 
 
+def git_commit() -> str:
+    """The commit measured (``+`` when the working tree has changes), or ``unknown``."""
+    import subprocess
+
+    try:
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],  # noqa: S607 - git from PATH
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],  # noqa: S607
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return head + ("+" if dirty else "")
+
+
 def calibrate() -> float:
     """CPU milliseconds of a fixed pure-Python workload (best of 3): how fast this machine is
     right now. Shared or virtual machines drift; compare runs only at similar figures."""
@@ -401,6 +425,7 @@ def run_engine(stack, campaign, *, timeout: float) -> dict[str, Any]:
         "briefs": n,
         "gen_per_s": n / span,
         "steady_gen_per_s": steady,
+        "pipeline_jobs_per_s": n / (at_reviewed["wall"] - before["wall"]),
         "span_s": span,
         "first_finished_s": (times["first"] - launched_at).total_seconds(),
         "jobs_with_timings": len(engine),
@@ -526,10 +551,11 @@ def cpu_table(results: list[dict[str, Any]]) -> str:
 def table(results: list[dict[str, Any]], args) -> str:
     lines = [
         "| provider latency | calibration before / after (ms) | briefs | gen/s | steady gen/s "
+        "| through review, jobs/s "
         "| engine overhead p50 / p95 (ms) "
         "| with review p50 / p95 (ms) | CPU per job (ms, web + cluster) | services CPU per job "
         "(ms, PG + Redis + S3) | submits (duplicates) | webhooks delivered |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in results:
         if "engine" not in result:
@@ -544,7 +570,7 @@ def table(results: list[dict[str, Any]], args) -> str:
             f"| {result['latency_s']:g} s | {speed[0]:.0f} / {speed[1]:.0f} "
             f"| {n} "
             f"| {e['gen_per_s']:.1f} "
-            f"| {e['steady_gen_per_s']:.1f} "
+            f"| {e['steady_gen_per_s']:.1f} | {e['pipeline_jobs_per_s']:.1f} "
             f"| {engine} | {review} "
             f"| {e['cpu_ms_per_job']:.0f} | {1000 * services / e['briefs']:.0f} "
             f"| {e['submits']} ({e['duplicate_submits']}) | {e['webhooks_delivered']} |"
@@ -591,13 +617,14 @@ def main(argv: list[str] | None = None) -> int:
 
     prepare_database()
     stamp = datetime.now().strftime("%Y%m%d%H%M%S")
+    commit = git_commit()
     storage = (
         f"S3 {settings.AWS_S3_ENDPOINT_URL or ''}".strip()
         if settings.AWS_STORAGE_BUCKET_NAME
         else "local files"
     )
     say(
-        f"BrandForge engine throughput: {args.briefs} briefs × latencies {latencies}, "
+        f"BrandForge engine throughput at {commit}: {args.briefs} briefs × latencies {latencies}, "
         f"{args.workers} workers, broker {'Redis' if settings.REDIS_URL else 'ORM'}, storage "
         f"{storage}, web {args.web}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
     )
@@ -612,7 +639,12 @@ def main(argv: list[str] | None = None) -> int:
             run_latency(NAIVE_LATENCY, args, stamp + "n", briefs=0, naive=args.naive_briefs)
         )
 
-    report = table(results, args) + "\n\nCPU by process group:\n\n" + cpu_table(results)
+    report = (
+        f"Commit {commit}, {args.workers} workers.\n\n"
+        + table(results, args)
+        + "\n\nCPU by process group:\n\n"
+        + cpu_table(results)
+    )
     say("\n" + report)
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
@@ -620,6 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     path.write_text(
         json.dumps(
             {
+                "commit": commit,
                 "args": vars(args),
                 "cpus": os.cpu_count(),
                 "broker": "redis" if settings.REDIS_URL else "orm",

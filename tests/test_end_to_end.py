@@ -165,3 +165,23 @@ def test_a_worker_killed_mid_job_is_recovered_without_duplicates(queue, settings
     assert job.attempts == 2
     assert Asset.objects.filter(brand=campaign.brand).count() == 2
     assert ReviewItem.objects.filter(campaign=campaign).count() == 1
+
+
+def test_a_lost_hand_off_to_review_is_recovered_by_the_reconciler(queue, settings):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from generation.services import jobs_reconcile
+
+    campaign = campaign_with_briefs(count=1)
+    campaign_launch(campaign=campaign)
+    queue.run(limit=2)  # make the job, run it; its review task is queued ...
+    assert GenerationJob.objects.get().status == GenerationJob.Status.SUCCEEDED
+    queue.purge()  # ... and lost with the worker that held it
+    assert jobs_reconcile() == 0  # not yet: it may still be waiting in the queue
+    GenerationJob.objects.update(finished_at=timezone.now() - timedelta(minutes=5))
+    assert jobs_reconcile() == 1
+    queue.run(deliveries=2)
+    assert ReviewItem.objects.filter(campaign=campaign).count() == 1
+    assert jobs_reconcile() == 0

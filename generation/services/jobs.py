@@ -564,6 +564,17 @@ def jobs_reconcile() -> int:
     for job_id in quiet.values_list("pk", flat=True):
         enqueue("generation.tasks.job_poll", job_id)
         count += 1
+    # A finished job whose hand-off to review was lost (a worker killed holding it) still has
+    # its brief generating: hand it over again; the next stage is idempotent.
+    handed_over = GenerationJob.objects.filter(
+        status=Status.SUCCEEDED,
+        brief__status=Brief.Status.GENERATING,
+        finished_at__lte=now - timedelta(seconds=settings.BRANDFORGE_JOB_REQUEUE_AFTER_SECONDS),
+    )
+    for job_id in handed_over.values_list("pk", flat=True):
+        with transaction.atomic():
+            flow_emit("job_succeeded", job_id)
+        count += 1
     return count
 
 

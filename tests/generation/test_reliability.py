@@ -41,6 +41,7 @@ KILLS_PER_JOB = 2  # keeps every job well under its 5 attempts
 KILL_EVERY = 0.5
 RECONCILE_EVERY = 1.0
 DEADLINE = 120.0
+REVIEW_STALL = 20.0  # every job succeeded, yet no new review item for this long: one was lost
 JOB_TASKS = ("run", "done")  # worker labels of job_run and job_complete
 
 
@@ -66,6 +67,22 @@ def pick_victim(stack: LocalStack, kills_by_job: dict[int, int]) -> tuple[int, s
         if task and kills_by_job.get(task[1], 0) < KILLS_PER_JOB:
             return pid, label
     return None
+
+
+def diagnose(campaign, kills: list[dict]) -> str:
+    """One line per job that is not done (not succeeded, or no review item), with its kills."""
+    reviewed = set(ReviewItem.objects.filter(campaign=campaign).values_list("brief_id", flat=True))
+    lines = []
+    for job in GenerationJob.objects.filter(campaign=campaign).order_by("pk"):
+        if job.status == GenerationJob.Status.SUCCEEDED and job.brief_id in reviewed:
+            continue
+        finished = f"{job.finished_at.timestamp():.3f}" if job.finished_at else "-"
+        on_job = [(k["task"], f"{k['wall']:.3f}") for k in kills if k["job"] == job.pk]
+        lines.append(
+            f"job {job.pk}: {job.status}, attempts {job.attempts}, finished {finished}, review "
+            f"item {job.brief_id in reviewed}, kills {on_job}, errors {job.error_history[-2:]}"
+        )
+    return "\n".join(lines)
 
 
 def status_counts(campaign) -> dict[str, int]:
@@ -109,17 +126,21 @@ def test_killed_workers_lose_no_job_and_duplicate_no_asset(settings, tmp_path, c
         campaign_launch(campaign=campaign)
         launched = time.monotonic()
         next_kill, next_reconcile = launched + KILL_EVERY, launched + RECONCILE_EVERY
+        last_reviewed, review_progress = -1, launched
         while True:
             now = time.monotonic()
             counts = status_counts(campaign)
             reviewed = ReviewItem.objects.filter(campaign=campaign).count()
             if counts.get("succeeded") == BRIEFS and reviewed == BRIEFS:
                 break
-            if counts.get("dead") or now - launched > DEADLINE:
+            if counts.get("succeeded") != BRIEFS or reviewed != last_reviewed:
+                last_reviewed, review_progress = reviewed, now
+            stalled = now - review_progress > REVIEW_STALL  # every job done, reviews stopped
+            if counts.get("dead") or stalled or now - launched > DEADLINE:
                 pytest.fail(
                     f"jobs {counts}, review items {reviewed}, kills {kills}, "
                     f"workers {stack.worker_tasks()}, fake {stack.fake.stats(log=False)}\n"
-                    f"{stack.log_tail()}"
+                    f"{diagnose(campaign, kills)}\n{stack.log_tail()}"
                 )
             if len(kills) < KILLS and now >= next_kill:
                 victim = pick_victim(stack, kills_by_job)
@@ -130,7 +151,7 @@ def test_killed_workers_lose_no_job_and_duplicate_no_asset(settings, tmp_path, c
                 if label:
                     job_id = job_task(label)[1]
                     kills_by_job[job_id] = kills_by_job.get(job_id, 0) + 1
-                    kills.append({"at": now, "task": label, "job": job_id})
+                    kills.append({"at": now, "wall": time.time(), "task": label, "job": job_id})
                     next_kill = now + KILL_EVERY
                 else:
                     next_kill = now + 0.02  # nothing in flight right now: look again soon
