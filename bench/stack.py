@@ -143,6 +143,14 @@ def _start_tick(pid: int) -> int:
     return (proc_stat(pid) or {}).get("starttime", 0)
 
 
+def _wait_stopped(pid: int, timeout: float = 1.0) -> None:
+    deadline = time.monotonic() + timeout
+    while (proc_stat(pid) or {"state": "T"})["state"] not in ("T", "t", "Z", "X"):
+        if time.monotonic() > deadline:
+            return
+        time.sleep(0.0005)
+
+
 def comm(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/comm").read_text().strip()
@@ -537,6 +545,7 @@ class LocalStack:
             raise StackError(f"{pid} is not a worker of this cluster")
         if only_if is not None:
             os.kill(pid, signal.SIGSTOP)
+            _wait_stopped(pid)  # the label read next is then the one it is stopped with
             label = comm(pid).removeprefix(WORKER_PREFIX)
             if not only_if(label):
                 os.kill(pid, signal.SIGCONT)
@@ -595,6 +604,18 @@ class LocalStack:
         for role, pid in zip(("monitor", "pusher"), others, strict=False):
             roles[role] = tree_cpu_seconds(pid)
         return roles
+
+    def describe(self) -> dict[str, Any]:
+        """The cluster's processes as /proc shows them, for failure messages."""
+        if self.cluster is None:
+            return {"cluster": None}
+        info: dict[str, Any] = {"cluster": self.cluster.pid, "running": self.cluster.running()}
+        tree = []
+        for pid in process_tree(self.cluster.pid):
+            stat = proc_stat(pid) or {}
+            tree.append((pid, stat.get("ppid"), stat.get("state"), comm(pid)))
+        info["tree"] = tree
+        return info
 
     def log_tail(self, lines: int = 40) -> str:
         """The end of every log of the stack, for failure messages."""

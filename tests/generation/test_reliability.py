@@ -8,10 +8,15 @@ as the schedule would. On Redis a killed worker's task is lost and the reconcile
 the job once its lease expires; on the ORM broker the task is also redelivered after ``retry``.
 No in-process QueueRunner here: the cluster's own workers consume the queue.
 
-Only workers busy with a task are killed, and each is stopped (SIGSTOP) and checked before the
-kill: a worker killed while it waits for the next task holds the cluster's task-queue read lock
-and stalls every other worker for good (django-q2#23) — a liveness problem of django-q2 that
-this test does not measure.
+A kill can land anywhere in those tasks: before the claim (the job stays queued with no task:
+the reconciler re-queues it after ``BRANDFORGE_JOB_REQUEUE_AFTER_SECONDS``, 5 s here), after the
+submit (the next attempt submits again: a duplicate submit, reported), or after the job's final
+commit but before the review task reaches Redis (the reconciler hands the job to review again).
+
+Only workers busy with a job task are killed, and each is stopped (SIGSTOP) and checked to be
+still on that task before the kill: a worker killed while it waits for the next task holds the
+cluster's task-queue read lock and stalls every other worker for good (django-q2#23), a liveness
+problem of django-q2 that this test does not measure (bench/README.md).
 """
 
 import logging
@@ -139,7 +144,8 @@ def test_killed_workers_lose_no_job_and_duplicate_no_asset(settings, tmp_path, c
             if counts.get("dead") or stalled or now - launched > DEADLINE:
                 pytest.fail(
                     f"jobs {counts}, review items {reviewed}, kills {kills}, "
-                    f"workers {stack.worker_tasks()}, fake {stack.fake.stats(log=False)}\n"
+                    f"workers {stack.worker_tasks()}, cluster {stack.describe()}, "
+                    f"fake {stack.fake.stats(log=False)}\n"
                     f"{diagnose(campaign, kills)}\n{stack.log_tail()}"
                 )
             if len(kills) < KILLS and now >= next_kill:
