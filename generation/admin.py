@@ -12,6 +12,7 @@ from generation.models import (
     GenerationJob,
     ProviderCircuit,
     ProviderWebhookEvent,
+    RefinementChain,
     RoutingRule,
 )
 from generation.selectors import route_for
@@ -107,6 +108,7 @@ class CostInline(admin.TabularInline):
 class GenerationJobAdmin(admin.ModelAdmin):
     list_display = [
         "uid",
+        "kind",
         "campaign",
         "brief",
         "status",
@@ -117,19 +119,27 @@ class GenerationJobAdmin(admin.ModelAdmin):
         "cost",
         "created_at",
     ]
-    list_filter = ["status", "provider", "campaign__brand", "campaign"]
+    list_filter = ["status", "kind", "provider", "campaign__brand", "campaign"]
     search_fields = ["uid", "idempotency_key", "provider_request_id", "brief__external_ref"]
     list_select_related = ["campaign", "brief"]
     date_hierarchy = "created_at"
     actions = ["requeue", "cancel"]
     inlines = [CostInline]
-    exclude = ["error_history", "route_reasons", "sent", "provider_urls"]
+    exclude = ["error_history", "route_reasons", "sent", "provider_urls", "step"]
 
     def get_readonly_fields(self, request, obj=None):
         # Jobs change only through the engine; the admin shows them, requeues and cancels.
         hidden = set(self.exclude)
         fields = [f.name for f in self.model._meta.fields if f.name not in hidden]
-        return [*fields, "route", "errors", "submitted", "provider_links"]
+        return [
+            *fields,
+            "route",
+            "chain_step",
+            "waits_for",
+            "errors",
+            "submitted",
+            "provider_links",
+        ]
 
     def has_add_permission(self, request):
         return False
@@ -137,6 +147,22 @@ class GenerationJobAdmin(admin.ModelAdmin):
     @admin.display(description="Routing decision")
     def route(self, obj):
         return reasons_list(obj.route_reasons)
+
+    @admin.display(description="Refinement step")
+    def chain_step(self, obj):
+        return pretty_json(obj.step) if obj.step else "—"
+
+    @admin.display(description="Step jobs")
+    def waits_for(self, obj):
+        rows = obj.step_jobs.order_by("created_at").values_list("uid", "kind", "status", "error")
+        return (
+            format_html_join(
+                "",
+                "<div><code>{}</code> {} — {} {}</div>",
+                ((*row[:3], row[3][:200]) for row in rows),
+            )
+            or "—"
+        )
 
     @admin.display(description="Error history")
     def errors(self, obj):
@@ -165,6 +191,34 @@ class GenerationJobAdmin(admin.ModelAdmin):
     def cancel(self, request, queryset):
         done = sum(job_cancel(job=job) for job in queryset)
         self.message_user(request, f"Cancelled {done} job(s).", messages.SUCCESS)
+
+
+@admin.register(RefinementChain)
+class RefinementChainAdmin(admin.ModelAdmin):
+    """Chains for a brand (its default) or one of its campaigns; checked step by step on save."""
+
+    list_display = ["__str__", "brand", "campaign", "summary", "updated_at"]
+    list_filter = ["brand"]
+    list_select_related = ["brand", "campaign"]
+    autocomplete_fields = ["campaign"]
+    fields = ["brand", "campaign", "steps", "known_steps"]
+    readonly_fields = ["known_steps"]
+
+    @admin.display(description="Steps")
+    def summary(self, obj):
+        names = [entry.get("step", "?") for entry in obj.steps if isinstance(entry, dict)]
+        return " → ".join(names) or "(none)"
+
+    @admin.display(description="Available steps")
+    def known_steps(self, obj):
+        from generation.pipeline.registry import get_step, step_names
+
+        rows = []
+        for name in step_names():
+            step = get_step(name)
+            params = ", ".join(f"{key}={spec.default!r}" for key, spec in step.params.items())
+            rows.append((name, step.version, params))
+        return format_html_join("", "<div><b>{}</b> v{}: {}</div>", rows)
 
 
 @admin.register(CostEntry)

@@ -86,6 +86,53 @@ class RoutingRule(TimeStampedModel):
             raise ValidationError(errors)
 
 
+class RefinementChain(TimeStampedModel):
+    """The steps after generation for a whole brand, or for one of its campaigns.
+
+    Which chain a job runs: its campaign's, else its routing rule's, else its brand's, else the
+    brand's watermark (when the brand has a logo). An empty chain means no refinement.
+    """
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="refinement_chains")
+    campaign = models.OneToOneField(
+        Campaign,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="refinement_chain",
+        help_text="Empty: the brand's default chain.",
+    )
+    steps = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='[{"step": "reframe", "params": {"aspect": "4:5"}}, {"step": "film_grain"}]',
+    )
+
+    class Meta:
+        ordering = ["brand__name", "campaign__name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brand"], condition=Q(campaign=None), name="chain_one_default_per_brand"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.brand} · {self.campaign or 'brand default'}"
+
+    def clean(self) -> None:
+        from generation.pipeline.registry import validate_chain
+
+        errors = {}
+        if self.campaign_id and self.brand_id and self.campaign.brand_id != self.brand_id:
+            errors["campaign"] = "The campaign belongs to another brand."
+        try:
+            validate_chain(self.steps)
+        except ValidationError as exc:
+            errors["steps"] = exc.messages
+        if errors:
+            raise ValidationError(errors)
+
+
 class GenerationJob(PublicIdModel):
     """The source of truth for one generation; the queue only carries its id.
 
@@ -98,10 +145,17 @@ class GenerationJob(PublicIdModel):
         SUBMITTING = "submitting"
         SUBMITTED = "submitted"
         RUNNING = "running"
+        WAITING = "waiting", "Waiting on a refinement job"
         SUCCEEDED = "succeeded"
         FAILED = "failed", "Failed (will retry)"
         DEAD = "dead"
         CANCELLED = "cancelled"
+
+    class Kind(models.TextChoices):
+        GENERATE = "generate"
+        UPSCALE = "upscale"
+        FACE_RESTORE = "face_restore", "Face restore"
+        OUTPAINT = "outpaint"
 
     TERMINAL = (Status.SUCCEEDED, Status.DEAD, Status.CANCELLED)
 
@@ -111,6 +165,16 @@ class GenerationJob(PublicIdModel):
         default=0, help_text="0 first take, n the n-th regeneration."
     )
     idempotency_key = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.GENERATE)
+    # A remote refinement step runs as a job of its own: it refines `source` for the `parent`
+    # job, whose chain waits for it; `step` is the chain entry plus the key of the asset it makes.
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="step_jobs"
+    )
+    source = models.ForeignKey(
+        Asset, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    step = models.JSONField(default=dict, blank=True)
     rule = models.ForeignKey(
         RoutingRule, null=True, blank=True, on_delete=models.SET_NULL, related_name="jobs"
     )
@@ -150,7 +214,16 @@ class GenerationJob(PublicIdModel):
         ordering = ["-created_at"]
         indexes = [models.Index(fields=["campaign", "status"])]
         constraints = [
-            models.UniqueConstraint(fields=["brief", "variant"], name="job_unique_brief_variant"),
+            models.UniqueConstraint(
+                fields=["brief", "variant"],
+                condition=Q(kind="generate"),
+                name="job_unique_brief_variant",
+            ),
+            models.CheckConstraint(
+                condition=Q(kind="generate", parent__isnull=True)
+                | (~Q(kind="generate") & Q(parent__isnull=False, source__isnull=False)),
+                name="job_step_has_parent_and_source",
+            ),
             models.UniqueConstraint(
                 fields=["provider", "provider_request_id"],
                 condition=~Q(provider_request_id=""),

@@ -19,6 +19,12 @@ def job_complete(job_id: int, outcome: dict) -> None:
     complete(job_id=job_id, outcome=outcome)
 
 
+def job_resume(job_id: int) -> None:
+    from generation.services import job_resume as resume
+
+    resume(job_id=job_id)
+
+
 def job_poll(job_id: int) -> None:
     from generation.services import job_poll as poll
 

@@ -7,6 +7,7 @@ import math
 import uuid
 from typing import Any
 
+from generation.fakeprovider.edits import EDIT_MODELS, Edit, EditInputError, parse_edit
 from generation.fakeprovider.errors import provider_error
 from generation.fakeprovider.faults import Fault
 from generation.fakeprovider.http import BadRequest, Request, Response, Router, json_response
@@ -109,12 +110,18 @@ class FalApi:
             webhook=webhook or None,
             extra={"path": path, "gateway_request_id": request_id},
         )
+        task = EDIT_MODELS.get(path)
         try:
-            width, height, count, fmt = _parse_input(payload)
+            if task:
+                job.images = [self._register_edit(job, parse_edit(task, "image_url", payload))]
+            else:
+                width, height, count, fmt = _parse_input(payload)
+                job.images = self._register_images(job, width, height, count, fmt)
         except InputError as exc:
             job.failure = Failure(422, {"detail": exc.detail}, f"Invalid input: {exc}")
-        else:
-            job.images = self._register_images(job, width, height, count, fmt)
+        except EditInputError as exc:
+            detail = [_detail(["body", exc.field], str(exc))]
+            job.failure = Failure(422, {"detail": detail}, f"Invalid input: {exc}")
         if fault.name == "fail_job" and job.failure is None:
             job.failure = Failure(
                 503,
@@ -137,6 +144,11 @@ class FalApi:
             )
             for index in range(count)
         ]
+
+    def _register_edit(self, job: Job, edit: Edit) -> str:
+        width, height = edit.output_size
+        spec = ImageSpec(width, height, job.seed, "", "PNG", black=job.nsfw, edit=edit)
+        return self.rt.files.register(spec, stem=f"{job.id.replace('-', '')}-0")
 
     def urls(self, job: Job) -> dict[str, str]:
         base = f"{self.rt.public_url}/fal/{job.app}/requests/{job.id}"

@@ -14,6 +14,7 @@ from io import BytesIO
 import numpy as np
 from PIL import Image
 
+from generation.fakeprovider.edits import Edit, render_edit
 from generation.providers.local import NEUTRAL_PALETTE, parse_palette, prompt_digest, render
 
 FORMATS = {
@@ -39,6 +40,8 @@ class ImageSpec:
     black: bool = False
     # Monotonic time after which the file is gone (Replicate's one-hour deletion); None: never.
     expires_at: float | None = None
+    # An image-to-image model's output: drawn from the sent image instead of from the seed.
+    edit: Edit | None = None
 
     @property
     def content_type(self) -> str:
@@ -60,6 +63,8 @@ def scaled_size(width: int, height: int, longest: int | None) -> tuple[int, int]
 
 
 def render_image(spec: ImageSpec) -> bytes:
+    if spec.edit is not None and not spec.black:
+        return render_edit(spec.edit, spec.fmt)
     if spec.black:
         # Providers black out images their safety checker flags.
         pixels = np.zeros((spec.height, spec.width, 3), dtype=np.uint8)

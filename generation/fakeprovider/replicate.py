@@ -11,6 +11,7 @@ import secrets
 from typing import Any
 
 from generation.fakeprovider.config import REPLICATE_EVENTS
+from generation.fakeprovider.edits import EDIT_MODELS, Edit, EditInputError, parse_edit
 from generation.fakeprovider.errors import provider_error
 from generation.fakeprovider.faults import Fault
 from generation.fakeprovider.http import BadRequest, Request, Response, Router, json_response
@@ -72,7 +73,7 @@ class ReplicateApi:
             if not isinstance(body, dict):
                 raise InputError("Invalid request body", "The request body must be a JSON object")
             model, version = _model_and_version(body, params)
-            spec = _parse_input(body.get("input"))
+            spec = _parse_edit(model, body.get("input")) or _parse_input(body.get("input"))
             webhook, events = self._webhook(body)
             cancel_after = _duration(request.header("cancel-after"))
         except BadRequest as exc:
@@ -112,7 +113,7 @@ class ReplicateApi:
         payload: dict[str, Any],
         model: str,
         version: str,
-        spec: tuple[int, int, int, str],
+        spec: tuple[int, int, int, str] | Edit,
         webhook: str | None,
         events: tuple[str, ...],
         fault: Fault,
@@ -140,19 +141,22 @@ class ReplicateApi:
             message = NSFW_ERROR if fault.name == "nsfw" else FAIL_ERROR
             job.failure = Failure(0, None, message)
         else:
-            job.images = self._register_images(job, *spec)
+            job.images = self._register_images(job, *(spec if isinstance(spec, tuple) else [spec]))
         rt.jobs.add(job, rt.now())
         rt.stats.record_submit("replicate", str(payload.get("prompt", "")), payload.get("seed"))
         self._schedule(job)
         return job
 
-    def _register_images(
-        self, job: Job, width: int, height: int, count: int, fmt: str
-    ) -> list[str]:
-        width, height = scaled_size(width, height, self.rt.config.image_size)
-        prompt = str(job.input.get("prompt", ""))
+    def _register_images(self, job: Job, *spec: Any) -> list[str]:
         # Replicate deletes API outputs an hour after the prediction ends.
         expires = job.done_at + self.rt.config.data_retention
+        if isinstance(spec[0], Edit):
+            edit = spec[0]
+            image = ImageSpec(*edit.output_size, job.seed, "", "PNG", expires_at=expires, edit=edit)
+            return [self.rt.files.register(image, stem=f"{job.id}-out-0")]
+        width, height, count, fmt = spec
+        width, height = scaled_size(width, height, self.rt.config.image_size)
+        prompt = str(job.input.get("prompt", ""))
         return [
             self.rt.files.register(
                 ImageSpec(width, height, job.seed + index, prompt, fmt, expires_at=expires),
@@ -345,6 +349,17 @@ def _model_and_version(body: dict[str, Any], params: dict[str, str]) -> tuple[st
         )
     model, _, version_id = version.rpartition(":")
     return (model or "fake/unknown-model"), version_id
+
+
+def _parse_edit(model: str, value: Any) -> Edit | None:
+    """The input of an image-to-image model (Real-ESRGAN, CodeFormer); None for other models."""
+    task = EDIT_MODELS.get(model)
+    if task is None or not isinstance(value, dict):
+        return None
+    try:
+        return parse_edit(task, "image", value)
+    except EditInputError as exc:
+        raise InputError("Input validation failed", f"- input.{exc.field}: {exc}\n") from None
 
 
 def _parse_input(value: Any) -> tuple[int, int, int, str]:

@@ -34,6 +34,22 @@ class GenerationRequest:
 
 
 @dataclass(frozen=True)
+class EditRequest:
+    """Work on an existing image (a remote refinement step): upscale, face restore, outpaint.
+
+    ``image_url`` is where the provider reads the input (a ``data:`` URI or an https URL);
+    ``params`` are the step's task parameters (``scale``, ``fidelity``, ``aspect``...), which
+    each adapter maps onto its model's input.
+    """
+
+    task: str
+    image_url: str
+    model: str
+    seed: int
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class GenerationResult:
     image_bytes: bytes
     content_type: str
@@ -185,6 +201,16 @@ class AsyncImageProvider(ImageProvider):
     @abc.abstractmethod
     def submit(self, request: GenerationRequest, *, webhook_url: str | None) -> Submission:
         """Send ``request``; return the provider's id and URLs for it."""
+
+    def submit_edit(self, request: EditRequest, *, webhook_url: str | None) -> Submission:
+        """Send an edit of an existing image; providers without edit models refuse it."""
+        raise ProviderError(
+            f"{self.name} has no {request.task} model", retryable=False, reached=False
+        )
+
+    def edit_model(self, task: str) -> str:
+        """The model used for ``task`` when a step names none ("" when there is none)."""
+        return ""
 
     @abc.abstractmethod
     def poll(self, submission: Submission) -> Outcome:

@@ -13,6 +13,7 @@ import httpx
 
 from generation.providers.base import (
     AsyncImageProvider,
+    EditRequest,
     GenerationRequest,
     JobState,
     Outcome,
@@ -29,6 +30,7 @@ from generation.providers.http import (
     error_detail,
     json_object,
     raise_for_provider,
+    redact_data_uris,
     request_json,
     send,
 )
@@ -53,6 +55,12 @@ REFUSED_PARAMS = frozenset({"sync_mode"})
 
 _MODEL_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)+")
 _URL_KEYS = ("status_url", "response_url", "cancel_url")
+# Models for the remote refinement steps, when a step names none.
+EDIT_MODELS = {
+    "upscale": "fal-ai/esrgan",
+    "face_restore": "fal-ai/codeformer",
+    "outpaint": "fal-ai/bria/expand",
+}
 _DONE_CANCEL_STATUSES = frozenset(
     {"OK", "CANCELLATION_REQUESTED", "ALREADY_COMPLETED", "NOT_FOUND"}
 )
@@ -98,11 +106,24 @@ class FalImageProvider(AsyncImageProvider):
 
     def submit(self, request: GenerationRequest, *, webhook_url: str | None) -> Submission:
         model = request.model or self.default_model
+        body, not_sent = submit_body(request, model)
+        return self._enqueue(model, body, not_sent, webhook_url)
+
+    def submit_edit(self, request: EditRequest, *, webhook_url: str | None) -> Submission:
+        model = request.model or self.edit_model(request.task)
+        body, not_sent = edit_body(request)
+        return self._enqueue(model, body, not_sent, webhook_url)
+
+    def edit_model(self, task: str) -> str:
+        return EDIT_MODELS.get(task, "")
+
+    def _enqueue(
+        self, model: str, body: dict[str, Any], not_sent: dict[str, Any], webhook_url: str | None
+    ) -> Submission:
         if not _MODEL_ID.fullmatch(model) or ".." in model:
             raise ProviderError(
                 f"fal: {model!r} is not a fal model id", retryable=False, reached=False
             )
-        body, not_sent = submit_body(request, model)
         url = f"{self.queue_url}/{model}"
         if webhook_url:
             url = f"{url}?{urlencode({'fal_webhook': webhook_url})}"
@@ -122,7 +143,7 @@ class FalImageProvider(AsyncImageProvider):
                 f"fal: submit answer has no request_id: {answer!r}", retryable=True, reached=True
             )
         urls = {key: answer[key] for key in _URL_KEYS if isinstance(answer.get(key), str)}
-        sent = {"method": "POST", "url": url, "body": body, "not_sent": not_sent}
+        sent = {"method": "POST", "url": url, "body": redact_data_uris(body), "not_sent": not_sent}
         return Submission(request_id=request_id, urls=urls, sent=sent, raw=answer)
 
     def poll(self, submission: Submission) -> Outcome:
@@ -264,6 +285,24 @@ def submit_body(request: GenerationRequest, model: str) -> tuple[dict[str, Any],
     if refused:
         not_sent["params"] = refused
     return body, not_sent
+
+
+def edit_body(request: EditRequest) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the input of fal's edit models (ESRGAN, CodeFormer, Bria expand) for ``request``."""
+    params = dict(request.params)
+    body: dict[str, Any] = {"image_url": request.image_url}
+    if request.task == "upscale":
+        body["scale"] = params.pop("scale", 2)
+    elif request.task == "face_restore":
+        body["fidelity"] = params.pop("fidelity", 0.5)
+    elif request.task == "outpaint":
+        body["aspect_ratio"] = params.pop("aspect", "1:1")
+        body["seed"] = request.seed
+        if params.get("prompt"):
+            body["prompt"] = params.pop("prompt")
+    else:
+        raise ProviderError(f"fal: unknown edit task {request.task!r}", retryable=False)
+    return body, ({"params": params} if params else {})
 
 
 def outcome_from_result(request_id: str, result: Mapping[str, Any]) -> Outcome:

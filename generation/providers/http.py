@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import hashlib
 import json
 import math
 import time
@@ -235,3 +236,20 @@ def _json_or_none(response: httpx.Response) -> Any:
 def _snippet(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 1] + "…"
+
+
+def redact_data_uris(value: Any) -> Any:
+    """Return ``value`` with every ``data:`` URI replaced by its type, size and digest.
+
+    What was sent is kept in each asset's recipe; an inline input image would put megabytes of
+    base64 there, while its digest still identifies it exactly.
+    """
+    if isinstance(value, str) and value.startswith("data:"):
+        header, _, payload = value.partition(",")
+        digest = hashlib.sha256(payload.encode()).hexdigest()
+        return f"{header},<{len(payload)} characters, sha256 {digest}>"
+    if isinstance(value, Mapping):
+        return {key: redact_data_uris(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [redact_data_uris(item) for item in value]
+    return value

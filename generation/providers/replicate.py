@@ -15,6 +15,7 @@ import httpx
 
 from generation.providers.base import (
     AsyncImageProvider,
+    EditRequest,
     GenerationRequest,
     JobState,
     Outcome,
@@ -28,6 +29,7 @@ from generation.providers.http import (
     apply_params,
     default_client,
     raise_for_provider,
+    redact_data_uris,
     request_json,
     send,
 )
@@ -38,6 +40,8 @@ DEFAULT_BASE_URL = "https://api.replicate.com"
 # the recipe would contradict what was sent. Everything else is model-specific and may be
 # overridden (or removed with None) by params.
 PROTECTED_FIELDS = frozenset({"prompt", "seed"})
+# Models for the remote refinement steps, when a step names none.
+EDIT_MODELS = {"upscale": "nightmareai/real-esrgan", "face_restore": "sczhou/codeformer"}
 SECRET_CACHE_SECONDS = 3600.0
 
 _VERSION_ID = re.compile(r"[0-9a-f]{64}")
@@ -98,8 +102,27 @@ class ReplicateImageProvider(AsyncImageProvider):
         return self.client
 
     def submit(self, request: GenerationRequest, *, webhook_url: str | None) -> Submission:
-        path, version = self._create_target(request.model or self.default_model)
         input_, not_sent = prediction_input(request)
+        return self._create(request.model or self.default_model, input_, not_sent, webhook_url)
+
+    def submit_edit(self, request: EditRequest, *, webhook_url: str | None) -> Submission:
+        model = request.model or self.edit_model(request.task)
+        if not model:
+            raise ProviderError(
+                f"replicate: no default model for {request.task}; name one in the step",
+                retryable=False,
+                reached=False,
+            )
+        input_, not_sent = edit_input(request)
+        return self._create(model, input_, not_sent, webhook_url)
+
+    def edit_model(self, task: str) -> str:
+        return EDIT_MODELS.get(task, "")
+
+    def _create(
+        self, model: str, input_: dict[str, Any], not_sent: dict[str, Any], webhook_url: str | None
+    ) -> Submission:
+        path, version = self._create_target(model)
         body: dict[str, Any] = {"input": input_}
         if version:
             body = {"version": version, **body}
@@ -125,7 +148,7 @@ class ReplicateImageProvider(AsyncImageProvider):
         urls = (
             {k: v for k, v in urls.items() if isinstance(v, str)} if isinstance(urls, dict) else {}
         )
-        sent = {"method": "POST", "url": url, "body": body, "not_sent": not_sent}
+        sent = {"method": "POST", "url": url, "body": redact_data_uris(body), "not_sent": not_sent}
         return Submission(request_id=prediction_id, urls=urls, sent=sent, raw=prediction)
 
     def poll(self, submission: Submission) -> Outcome:
@@ -263,6 +286,23 @@ def prediction_input(request: GenerationRequest) -> tuple[dict[str, Any], dict[s
     if refused:
         not_sent["params"] = refused
     return input_, not_sent
+
+
+def edit_input(request: EditRequest) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return the prediction input of the Real-ESRGAN and CodeFormer models for ``request``."""
+    params = dict(request.params)
+    input_: dict[str, Any] = {"image": request.image_url}
+    if request.task == "upscale":
+        input_["scale"] = params.pop("scale", 2)
+        input_["face_enhance"] = False
+    elif request.task == "face_restore":
+        input_["codeformer_fidelity"] = params.pop("fidelity", 0.5)
+        input_["upscale"] = 1
+    else:
+        raise ProviderError(
+            f"replicate: no {request.task} model; use fal for it", retryable=False, reached=False
+        )
+    return input_, ({"params": params} if params else {})
 
 
 def outcome_from_prediction(prediction: Mapping[str, Any], *, request_id: str) -> Outcome:

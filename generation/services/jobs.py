@@ -15,8 +15,7 @@ from django.utils import timezone
 from PIL import Image
 
 from assets.models import Asset
-from assets.selectors import brand_logo_image, file_open_image
-from assets.services import RenditionSpec, asset_create, asset_set_status, rendition_create
+from assets.services import asset_create
 from brandforge.images import open_untrusted_image
 from brandforge.net import BlockedDestination, DownloadError, fetch_image
 from brandforge.tasks import enqueue, flow_emit
@@ -29,10 +28,9 @@ from campaigns.services import (
 )
 from generation.http import download_client, provider_client
 from generation.models import CostEntry, GenerationJob, RoutingRule
-from generation.pipeline.base import StepContext
-from generation.pipeline.registry import get_step, validate_chain
-from generation.pipeline.renditions import cover
+from generation.pipeline.registry import get_step
 from generation.providers.base import (
+    EditRequest,
     GenerationRequest,
     JobState,
     LoraSpec,
@@ -45,11 +43,22 @@ from generation.providers.registry import get_provider
 from generation.selectors import route_for
 from generation.services.breaker import circuit_acquire, circuit_open_until, circuit_record
 from generation.services.costs import budget_reserve, cost_record
+from generation.services.refine import (
+    ChainWaiting,
+    StepContextOnce,
+    StepFailed,
+    refine,
+    render,
+    source_data_uri,
+    step_output_store,
+    step_price,
+)
 
 logger = logging.getLogger(__name__)
 
 JOB_TASK = "generation.tasks.job_run"
 COMPLETE_TASK = "generation.tasks.job_complete"
+RESUME_TASK = "generation.tasks.job_resume"
 Status = GenerationJob.Status
 
 
@@ -151,8 +160,8 @@ def job_claim(*, job_id: int) -> GenerationJob | None:
             return None
         if job.status == Status.FAILED and job.next_attempt_at and job.next_attempt_at > now:
             return None  # a duplicate delivery must not jump the backoff
-        if job.status == Status.SUBMITTED:
-            return None
+        if job.status in (Status.SUBMITTED, Status.WAITING):
+            return None  # its webhook (or poll), or its step job, moves it on
         if job.campaign.status == Campaign.Status.PAUSED:
             return None  # resumes when the campaign is launched again
         if job.attempts >= job.max_attempts:
@@ -160,7 +169,7 @@ def job_claim(*, job_id: int) -> GenerationJob | None:
             job.error = job.error or "Ran out of attempts."
             job.finished_at = now
             job.save(update_fields=["status", "error", "finished_at", "updated_at"])
-            brief_set_status(brief=job.brief, to=Brief.Status.FAILED)
+            _after_final_failure(job)
             return None
         job.attempts += 1
         job.status = Status.RUNNING
@@ -194,8 +203,27 @@ def job_run(*, job_id: int) -> None:
         _defer(job, str(deferred), deferred.until)
     except (ProviderError, DownloadError, BlockedDestination) as exc:
         _fail_for(job, exc)
+    except StepFailed as exc:
+        job_fail(job=job, error=str(exc), retryable=False)
     except Exception as exc:
         logger.exception("Job %s attempt %s failed", job.uid, job.attempts)
+        job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
+
+
+def job_resume(*, job_id: int) -> None:
+    """Go on with a job's refinement chain once a step job it waited for has ended."""
+    taken = GenerationJob.objects.filter(pk=job_id, status=Status.WAITING).update(
+        status=Status.RUNNING, lease_expires_at=_lease(), updated_at=timezone.now()
+    )
+    if not taken:
+        return  # a second delivery, or the job was cancelled meanwhile
+    job = _with_context(GenerationJob.objects).select_related("master").get(pk=job_id)
+    try:
+        _finish(job, job.master, None)
+    except StepFailed as exc:
+        job_fail(job=job, error=str(exc), retryable=False)
+    except Exception as exc:
+        logger.exception("Resuming job %s failed", job.uid)
         job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
 
 
@@ -248,6 +276,9 @@ def _request(job: GenerationJob, rule: RoutingRule | None, provider) -> tuple:
 
 
 def _start(job: GenerationJob) -> None:
+    if job.kind != GenerationJob.Kind.GENERATE:
+        _start_step(job)
+        return
     rule, reasons = _route(job)
     provider_name = rule.provider if rule else "local"
     provider = get_provider(provider_name, client=provider_client())
@@ -287,8 +318,41 @@ def _start(job: GenerationJob) -> None:
         _finish(job, master, image)
         return
 
+    _submit(job, provider, lambda hook: provider.submit(request, webhook_url=hook))
+
+
+def _start_step(job: GenerationJob) -> None:
+    """Submit a remote refinement step: the provider works on the step's source image."""
+    if not circuit_acquire(provider=job.provider):
+        until = circuit_open_until(provider=job.provider) or timezone.now() + timedelta(seconds=30)
+        raise JobDeferred(f"{job.provider} circuit open; waiting", until)
+    provider = get_provider(job.provider, client=provider_client())
+    model = job.model or provider.edit_model(job.kind)
+    allowed, why = budget_reserve(
+        job=job, amount=step_price(job), provider=job.provider, model=model
+    )
+    if not allowed:
+        raise JobDeferred(why)
+    step = get_step(job.step["step"])
+    request = EditRequest(
+        task=job.kind,
+        image_url=source_data_uri(job.source),
+        model=model,
+        seed=job.seed or 0,
+        params=step.edit_params(job.step["params"]),
+    )
+    GenerationJob.objects.filter(pk=job.pk).update(
+        model=model, status=Status.SUBMITTING, updated_at=timezone.now()
+    )
+    job.model = model
+    _submit(job, provider, lambda hook: provider.submit_edit(request, webhook_url=hook))
+
+
+def _submit(job: GenerationJob, provider, send) -> None:
+    """Send the request (``send(webhook_url)``) and record the submission; then return."""
+    provider_name = job.provider
     try:
-        submission = provider.submit(request, webhook_url=webhook_url(provider_name, job))
+        submission = send(webhook_url(provider_name, job))
     except ProviderError as exc:
         circuit_record(provider=provider_name, ok=exc.status_code == 429, error=str(exc))
         if not (exc.retryable and exc.reached):
@@ -381,9 +445,10 @@ def job_complete(*, job_id: int, outcome: dict) -> None:
     )
     if not taken:
         return
-    job = _with_context(GenerationJob.objects).get(pk=job_id)
+    job = _with_context(GenerationJob.objects).select_related("source").get(pk=job_id)
     provider = get_provider(job.provider, client=provider_client())
-    price = job.rule.price_per_image if job.rule else Decimal("0")
+    is_step = job.kind != GenerationJob.Kind.GENERATE
+    price = _price(job)
     try:
         if result.state == JobState.CANCELLED:
             _cancelled(job)
@@ -402,6 +467,9 @@ def job_complete(*, job_id: int, outcome: dict) -> None:
             if result.state != JobState.SUCCEEDED or not result.outputs:
                 raise ProviderError("completed without outputs", retryable=True)
         _, image = fetch_image(result.outputs[0].url, client=download_client())
+        if is_step:
+            _complete_step(job, image, result, price)
+            return
         request, rendered = _request(job, job.rule, provider)
         latency = int((timezone.now() - job.submitted_at).total_seconds() * 1000)
         master = _store_master(job, image, rendered, request, sent=job.sent, outcome=result)
@@ -410,9 +478,36 @@ def job_complete(*, job_id: int, outcome: dict) -> None:
     except (ProviderError, DownloadError, BlockedDestination) as exc:
         _reset_submission(job)
         _fail_for(job, exc)
+    except StepFailed as exc:
+        job_fail(job=job, error=str(exc), retryable=False)
     except Exception as exc:
         logger.exception("Completing job %s failed", job.uid)
         job_fail(job=job, error=f"{type(exc).__name__}: {exc}")
+
+
+def _price(job: GenerationJob) -> Decimal:
+    if job.kind != GenerationJob.Kind.GENERATE:
+        return step_price(job)
+    return job.rule.price_per_image if job.rule else Decimal("0")
+
+
+def _complete_step(job: GenerationJob, image: Image.Image, result: Outcome, price) -> None:
+    """Store a step job's output as its chain node, then wake the job that waits for it."""
+    latency = int((timezone.now() - job.submitted_at).total_seconds() * 1000)
+    asset = step_output_store(job, image, request_id=result.request_id, sent=job.sent)
+    _settle(job, price, latency_ms=latency)
+    with transaction.atomic():
+        done = GenerationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
+            status=Status.SUCCEEDED,
+            master=asset,
+            output=asset,
+            lease_expires_at=None,
+            finished_at=timezone.now(),
+            error="",
+            updated_at=timezone.now(),
+        )
+        if done:
+            enqueue(RESUME_TASK, job.parent_id)
 
 
 def _reset_submission(job: GenerationJob) -> None:
@@ -424,7 +519,16 @@ def _cancelled(job: GenerationJob) -> None:
     GenerationJob.objects.filter(pk=job.pk).update(
         status=Status.CANCELLED, lease_expires_at=None, finished_at=timezone.now()
     )
-    brief_set_status(brief=job.brief, to=Brief.Status.FAILED)
+    _after_final_failure(job)
+
+
+def _after_final_failure(job: GenerationJob) -> None:
+    """A job that will not succeed fails its brief; a step job wakes its parent instead, which
+    falls back or fails naming the step."""
+    if job.parent_id:
+        enqueue(RESUME_TASK, job.parent_id)
+    else:
+        brief_set_status(brief=job.brief, to=Brief.Status.FAILED)
 
 
 def _settle(job: GenerationJob, price: Decimal, *, latency_ms: int) -> None:
@@ -477,9 +581,15 @@ def _store_master(
 
 def _finish(job: GenerationJob, master: Asset, image: Image.Image | None) -> None:
     """Refine and render; `image` is the master's pixels when in hand (None: read them back)."""
-    ctx = _StepContextOnce(job)
-    lineage, images = _refine(job, master, image, ctx)
-    _render(job, lineage, images, ctx)
+    ctx = StepContextOnce(job)
+    try:
+        lineage, images = refine(job, master, image, ctx)
+    except ChainWaiting:
+        GenerationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
+            status=Status.WAITING, lease_expires_at=None, updated_at=timezone.now()
+        )
+        return
+    render(job, lineage, images, ctx)
     final = lineage[-1]
     with transaction.atomic():
         done = GenerationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
@@ -535,7 +645,7 @@ def job_fail(
             updated_at=now,
         )
         if dead:
-            brief_set_status(brief=job.brief, to=Brief.Status.FAILED)
+            _after_final_failure(job)
 
 
 def backoff(attempt: int, *, base: float = 5.0, cap: float = 300.0) -> timedelta:
@@ -575,112 +685,29 @@ def jobs_reconcile() -> int:
         with transaction.atomic():
             flow_emit("job_succeeded", job_id)
         count += 1
+    # A job waiting on step jobs that have all ended missed its wake-up (lost on Redis, or the
+    # step ended while the job was still on its way to waiting).
+    stale = now - timedelta(seconds=settings.BRANDFORGE_JOB_REQUEUE_AFTER_SECONDS)
+    asleep = (
+        GenerationJob.objects.filter(status=Status.WAITING, updated_at__lte=stale)
+        .exclude(step_jobs__status__in=_UNFINISHED)
+        .values_list("pk", flat=True)
+    )
+    for job_id in asleep:
+        with transaction.atomic():
+            enqueue(RESUME_TASK, job_id)
+        count += 1
     return count
 
 
-def refinement_chain(*, job: GenerationJob) -> list[dict]:
-    """The steps after generation: the routing rule's chain, else the brand watermark."""
-    if job.rule is not None and job.rule.refinement_chain:
-        return validate_chain(job.rule.refinement_chain)
-    brand = job.campaign.brand
-    if not brand.logo:
-        return []
-    return validate_chain([{"step": "watermark", "params": brand.watermark_params()}])
-
-
-class _StepContextOnce:
-    """The step context of one job, built on first use (the logo is decoded once per job)."""
-
-    def __init__(self, job: GenerationJob):
-        self.job = job
-        self._ctx: StepContext | None = None
-
-    def get(self) -> StepContext:
-        if self._ctx is None:
-            brand = self.job.campaign.brand
-            self._ctx = StepContext(
-                logo=brand_logo_image(brand), palette=tuple(brand.palette), seed=self.job.seed or 0
-            )
-        return self._ctx
-
-
-def _refine(
-    job: GenerationJob, master: Asset, image: Image.Image | None, ctx: _StepContextOnce
-) -> tuple[list[Asset], dict[int, Image.Image]]:
-    """Run the refinement chain; return the lineage from the master to the final asset, and
-    the pixels of the nodes at hand (so rendering need not read them back)."""
-    brand = job.campaign.brand
-    nodes = [master]
-    images = {master.pk: image} if image is not None else {}
-    for entry in refinement_chain(job=job):
-        current = nodes[-1]
-        spec = json.dumps(entry, sort_keys=True)
-        key = "step:" + hashlib.sha256(f"{current.key}|{spec}".encode()).hexdigest()[:40]
-        child = Asset.objects.filter(key=key).first()
-        if child is None:
-            source = images.get(current.pk) or file_open_image(current.file)
-            output = get_step(entry["step"]).run(source, entry["params"], ctx.get())
-            recipe = {**current.recipe, "steps": [*current.recipe.get("steps", []), entry]}
-            child, _ = asset_create(
-                brand=brand,
-                key=key,
-                image=output,
-                recipe=recipe,
-                parent=current,
-                step=entry["step"],
-            )
-            images[child.pk] = output
-        asset_set_status(
-            asset=current, to=Asset.Status.INTERMEDIATE, allowed_from=[Asset.Status.GENERATED]
-        )
-        nodes.append(child)
-    return nodes, images
-
-
-def _render(
-    job: GenerationJob,
-    lineage: list[Asset],
-    images: dict[int, Image.Image],
-    ctx: _StepContextOnce,
-) -> None:
-    """Build one rendition of the final asset per channel format.
-
-    Overlay steps (the watermark) are placed relative to the frame, so a crop must not cut them
-    off: renditions are cropped from the asset before the trailing overlays, which are then
-    applied again at the rendition's size.
-    """
-    final = lineage[-1]
-    steps = final.recipe.get("steps", [])
-    trailing = 0
-    while trailing < len(steps) and get_step(steps[-1 - trailing]["step"]).overlay:
-        trailing += 1
-    overlays = steps[len(steps) - trailing :]
-    source = lineage[len(lineage) - 1 - trailing]
-    overlay_digest = (
-        hashlib.sha256(json.dumps(overlays, sort_keys=True).encode()).hexdigest()[:12]
-        if overlays
-        else ""
-    )
-    image = images.get(source.pk)
-    done = set(final.renditions.values_list("spec", flat=True))
-    for fmt in job.campaign.formats.order_by("name"):
-        spec = RenditionSpec(
-            format_name=fmt.name,
-            spec=f"{fmt.spec}+{overlay_digest}" if overlay_digest else fmt.spec,
-            width=fmt.width,
-            height=fmt.height,
-            file_format=fmt.file_format,
-            quality=fmt.quality,
-            dpi=fmt.dpi,
-        )
-        if spec.spec in done:
-            continue
-        image = image or file_open_image(source.file)
-        framed = cover(image, width=fmt.width, height=fmt.height)
-        for entry in overlays:
-            framed = get_step(entry["step"]).run(framed, entry["params"], ctx.get())
-        rendition_create(asset=final, spec=spec, image=framed)
-    asset_set_status(asset=final, to=Asset.Status.RENDERED, allowed_from=[Asset.Status.GENERATED])
+_UNFINISHED = [
+    Status.QUEUED,
+    Status.SUBMITTING,
+    Status.SUBMITTED,
+    Status.RUNNING,
+    Status.WAITING,
+    Status.FAILED,
+]
 
 
 def job_requeue(*, job: GenerationJob) -> bool:
@@ -698,9 +725,13 @@ def job_requeue(*, job: GenerationJob) -> bool:
             updated_at=timezone.now(),
         )
         if moved:
-            brief_set_status(brief=job.brief, to=Brief.Status.GENERATING)
-            campaign_reopen(campaign_id=job.campaign_id)
+            if not job.parent_id:
+                brief_set_status(brief=job.brief, to=Brief.Status.GENERATING)
+                campaign_reopen(campaign_id=job.campaign_id)
             enqueue(JOB_TASK, job.pk)
+            # Its step jobs that gave up get another go too; the chain waits for them again.
+            for step_job in job.step_jobs.filter(status__in=[Status.DEAD, Status.CANCELLED]):
+                job_requeue(job=step_job)
     return bool(moved)
 
 
@@ -714,6 +745,8 @@ def job_cancel(*, job: GenerationJob) -> bool:
         _cancelled(job)
     if was_submitted:
         enqueue("generation.tasks.job_provider_cancel", job.pk)
+    for step_job in job.step_jobs.exclude(status__in=GenerationJob.TERMINAL):
+        job_cancel(job=step_job)
     return True
 
 

@@ -1,7 +1,8 @@
-"""Provides what the adapter tests share: recorded fixtures and a typical request."""
+"""Provides what the adapter tests share: recorded fixtures, a typical request, waiting."""
 
 import dataclasses
 import json
+import time
 from pathlib import Path
 
 from generation.providers.base import GenerationRequest
@@ -28,3 +29,13 @@ def typical_request(*, model: str, width: int = 1024, height: int = 768, **chang
         palette=("#E63946", "#1D3557"),
     )
     return dataclasses.replace(request, **changes)
+
+
+def wait_for(condition, timeout=15.0):
+    """Poll ``condition`` until it holds; fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out waiting")

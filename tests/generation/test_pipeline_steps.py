@@ -58,7 +58,7 @@ def test_validate_chain_accepts_missing_params_and_its_own_output():
     [
         ({"step": "watermark"}, "must be a list"),
         (["watermark"], "step 1: each entry must be an object"),
-        ([{"step": "sharpen"}], "step 1: unknown step 'sharpen'; known steps: watermark"),
+        ([{"step": "sharpness"}], "step 1: unknown step 'sharpness'; known steps: "),
         (
             [{"step": "watermark"}, {"step": "watermark", "params": {"opactiy": 0.5}}],
             "step 2: watermark: unknown parameter 'opactiy'",
@@ -157,7 +157,7 @@ def test_registering_a_second_step_under_a_taken_name_raises():
 def test_get_step_returns_an_instance_and_unknown_names_list_known_steps():
     assert "watermark" in step_names()
     assert isinstance(get_step("watermark"), WatermarkStep)
-    with pytest.raises(ValidationError, match="unknown step 'blur'; known steps: watermark"):
+    with pytest.raises(ValidationError, match=r"unknown step 'blur'; known steps: .*watermark"):
         get_step("blur")
 
 

@@ -6,56 +6,13 @@ import pytest
 from django.utils import timezone
 
 from campaigns.services import campaign_launch
-from generation import http
-from generation.fakeprovider import FakeProvider
 from generation.models import GenerationJob, ProviderCircuit, ProviderWebhookEvent, RoutingRule
 from generation.services import jobs_reconcile
 from review.models import ReviewItem
 from tests.factories import campaign_with_briefs
+from tests.generation.provider_helpers import wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture
-def fake(settings, live_server):
-    """The fake provider on loopback, the adapters pointed at it, webhooks to the live server."""
-    with FakeProvider(latency=0.3, image_size=96) as provider:
-        host_port = provider.base_url.removeprefix("http://")
-        providers = settings.BRANDFORGE_PROVIDERS
-        settings.BRANDFORGE_PROVIDERS = {
-            **providers,
-            "fal": {
-                "class": providers["fal"]["class"],
-                "options": {
-                    "api_key": "fake-key",
-                    "queue_url": provider.fal_url,
-                    "jwks": provider.jwks(),
-                    "user_id": provider.fal_user_id,
-                },
-            },
-            "replicate": {
-                "class": providers["replicate"]["class"],
-                "options": {
-                    "api_token": "fake-token",
-                    "base_url": f"{provider.base_url}/replicate",
-                    "webhook_secret": provider.replicate_secret,
-                },
-            },
-        }
-        settings.BRANDFORGE_NET_ALLOW = [host_port]
-        settings.BRANDFORGE_PUBLIC_URL = live_server.url
-        http._clients.cache_clear()  # the download allow-list is read when a client is made
-        yield provider
-    http._clients.cache_clear()
-
-
-def wait_for(condition, timeout=15.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.05)
-    raise AssertionError("timed out waiting")
 
 
 @pytest.mark.parametrize(
