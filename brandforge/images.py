@@ -7,9 +7,10 @@ import warnings
 from collections.abc import Iterable
 from io import BytesIO
 from typing import Any
+from xml.sax.saxutils import quoteattr
 
 from django.core.exceptions import ValidationError
-from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageFile, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 CONTENT_TYPES = {
     "PNG": "image/png",
@@ -20,6 +21,10 @@ CONTENT_TYPES = {
 EXTENSIONS = {"PNG": "png", "JPEG": "jpg", "WEBP": "webp", "AVIF": "avif"}
 
 DEFAULT_UPLOAD_FORMATS = ("PNG", "JPEG", "WEBP")
+
+# IPTC's term for media made by a model trained on sampled content (C2PA uses the same).
+DIGITAL_SOURCE_TYPE = "http://cv.iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia"
+BRANDFORGE_XMP_NS = "https://brandforge.dev/ns/recipe/1.0/"
 
 # EPS shells out to Ghostscript; no caller may opt into it for untrusted bytes.
 _FORBIDDEN_FORMATS = frozenset({"EPS", "PDF"})
@@ -129,14 +134,20 @@ def sanitize_image_upload(data: bytes, **open_kwargs: Any) -> bytes:
 
 
 def encode_image(
-    image: Image.Image, *, fmt: str, quality: int = 85, dpi: int | None = None
+    image: Image.Image,
+    *,
+    fmt: str,
+    quality: int = 85,
+    dpi: int | None = None,
+    xmp: bytes | None = None,
 ) -> bytes:
-    """Encode ``image`` as PNG, JPEG, WEBP or AVIF without any metadata.
+    """Encode ``image`` as PNG, JPEG, WEBP or AVIF with no metadata but ``xmp``.
 
     Pixels are converted to sRGB; alpha is kept for PNG, WEBP and AVIF when the image has
     it, and JPEG is flattened onto white. Equal pixels and parameters give equal bytes.
     ``quality`` applies to the lossy formats only; ``dpi`` is written where the format has
-    a field for it (PNG pHYs, JPEG JFIF).
+    a field for it (PNG pHYs, JPEG JFIF). ``xmp`` (see ``provenance_xmp``) is embedded as the
+    format's XMP packet (PNG: the ``XML:com.adobe.xmp`` iTXt chunk).
     """
     fmt = fmt.upper()
     if fmt not in CONTENT_TYPES:
@@ -150,9 +161,39 @@ def encode_image(
         options["quality"] = quality
     if dpi is not None and fmt in ("PNG", "JPEG"):
         options["dpi"] = (dpi, dpi)
+    if xmp and fmt == "PNG":
+        info = PngImagePlugin.PngInfo()
+        info.add_itxt("XML:com.adobe.xmp", xmp.decode())
+        options["pnginfo"] = info
+    elif xmp:
+        options["xmp"] = xmp
     buffer = BytesIO()
     pixels.save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+def provenance_xmp(*, recipe_id: str, recipe_hash: str = "") -> bytes:
+    """The XMP packet every rendition carries: IPTC's DigitalSourceType for AI-made media
+    (trainedAlgorithmicMedia) and the id of the recipe that made it."""
+    attributes = {
+        "Iptc4xmpExt:DigitalSourceType": DIGITAL_SOURCE_TYPE,
+        "brandforge:RecipeId": recipe_id,
+        "brandforge:RecipeHash": recipe_hash,
+    }
+    described = "".join(
+        f"\n    {name}={quoteattr(value)}" for name, value in attributes.items() if value
+    )
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
+        ' <rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">\n'
+        '  <rdf:Description rdf:about=""\n'
+        '    xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/"\n'
+        f'    xmlns:brandforge="{BRANDFORGE_XMP_NS}"{described}/>\n'
+        " </rdf:RDF>\n"
+        "</x:xmpmeta>\n"
+        '<?xpacket end="r"?>'
+    ).encode()
 
 
 def thumbnail(image: Image.Image, *, size: int = 256) -> Image.Image:

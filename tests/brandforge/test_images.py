@@ -250,3 +250,33 @@ def test_thumbnail_fits_within_the_box_and_is_rgb():
     small = thumbnail(noise_image((300, 150), mode="RGBA"), size=64)
     assert small.size == (64, 32) and small.mode == "RGB"
     assert thumbnail(noise_image((40, 20))).size == (40, 20)
+
+
+def xmp_of(data: bytes) -> bytes:
+    with Image.open(BytesIO(data)) as image:
+        packet = image.info.get("xmp") or image.info.get("XML:com.adobe.xmp")
+    return packet.encode() if isinstance(packet, str) else packet
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "AVIF"])
+def test_encoded_images_carry_the_digital_source_type_and_recipe_id(fmt):
+    from xml.etree import ElementTree
+
+    from brandforge.images import BRANDFORGE_XMP_NS, DIGITAL_SOURCE_TYPE, provenance_xmp
+
+    packet = provenance_xmp(recipe_id="3f2c<&>", recipe_hash="ab12")
+    data = encode_image(Image.new("RGB", (24, 16), (10, 120, 200)), fmt=fmt, xmp=packet)
+
+    body = xmp_of(data).split(b"?>", 1)[1].rsplit(b"<?xpacket", 1)[0]
+    root = ElementTree.fromstring(body)  # noqa: S314 (the packet we just wrote)
+    description = root.find(".//{http://www.w3.org/1999/02/22-rdf-syntax-ns#}Description")
+    iptc = "{http://iptc.org/std/Iptc4xmpExt/2008-02-29/}"
+    assert description.get(f"{iptc}DigitalSourceType") == DIGITAL_SOURCE_TYPE
+    assert description.get(f"{{{BRANDFORGE_XMP_NS}}}RecipeId") == "3f2c<&>"  # escaped, intact
+    assert description.get(f"{{{BRANDFORGE_XMP_NS}}}RecipeHash") == "ab12"
+
+
+def test_without_xmp_nothing_is_embedded_and_bytes_are_stable():
+    image = Image.new("RGB", (24, 16), (10, 120, 200))
+    first, second = encode_image(image, fmt="WEBP"), encode_image(image, fmt="WEBP")
+    assert first == second and xmp_of(first) in (None, b"")
