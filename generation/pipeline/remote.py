@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, ClassVar
 
 from django.core.exceptions import ValidationError
 from PIL import Image
 
 from generation.pipeline.base import ParamSpec, Step, StepContext, StepError
+from generation.pipeline.reframe import parse_aspect
 from generation.pipeline.registry import register
-
-_ASPECT = re.compile(r"([1-9][0-9]{0,2}):([1-9][0-9]{0,2})")
 
 # What every remote step takes besides its task parameters.
 COMMON_PARAMS = {
@@ -94,9 +92,8 @@ class OutpaintStep(RemoteStep):
     @classmethod
     def validate_params(cls, raw: Any) -> dict[str, Any]:
         params = super().validate_params(raw)
-        if not _ASPECT.fullmatch(params["aspect"]):
-            raise ValidationError(
-                f"{cls.name}: 'aspect' must be W:H with whole numbers, e.g. 9:16",
-                code="invalid_param",
-            )
+        try:
+            parse_aspect(params["aspect"])
+        except ValueError as exc:
+            raise ValidationError(f"{cls.name}: 'aspect' {exc}", code="invalid_param") from None
         return params

@@ -30,7 +30,10 @@ class WatermarkStep(Step):
 
     The logo keeps its aspect ratio and its own transparency, scaled by ``opacity``. Its
     width is ``scale`` times the image width, reduced if the logo would then not fit inside
-    the margins. Brands without a logo are not watermarked: the image passes through.
+    the margins. ``safe_area`` keeps it further in, out of a band along every side (a share
+    of the width at the left and right, of the height at the top and bottom) where a channel
+    lays its own interface over the image, such as the header and reply bar of a story.
+    Brands without a logo are not watermarked: the image passes through.
     """
 
     name = "watermark"
@@ -45,6 +48,13 @@ class WatermarkStep(Step):
         "scale": ParamSpec(
             float, 0.18, minimum=0.02, maximum=0.5, help="Logo width, share of image width"
         ),
+        "safe_area": ParamSpec(
+            float,
+            0.0,
+            minimum=0.0,
+            maximum=0.3,
+            help="Band along each side kept free of the logo, share of that dimension",
+        ),
     }
 
     def run(self, image: Image.Image, params: dict[str, Any], ctx: StepContext) -> Image.Image:
@@ -52,21 +62,28 @@ class WatermarkStep(Step):
         if ctx.logo is None:
             return base
         margin = round(params["margin"] * min(base.size))
-        logo = _fit_logo(ctx.logo, base.size, scale=params["scale"], margin=margin)
+        # Chains stored before safe_area existed lack it; they mean no safe area.
+        safe_area = params.get("safe_area", 0.0)
+        # A large margin plus a large safe area could leave no room at all; keep a pixel.
+        inset = (
+            min(margin + round(safe_area * base.width), (base.width - 1) // 2),
+            min(margin + round(safe_area * base.height), (base.height - 1) // 2),
+        )
+        logo = _fit_logo(ctx.logo, base.size, scale=params["scale"], inset=inset)
         horizontal, vertical = ANCHORS[params["anchor"]]
-        x = margin + round((base.width - 2 * margin - logo.width) * horizontal)
-        y = margin + round((base.height - 2 * margin - logo.height) * vertical)
+        x = inset[0] + round((base.width - 2 * inset[0] - logo.width) * horizontal)
+        y = inset[1] + round((base.height - 2 * inset[1] - logo.height) * vertical)
         alpha = logo.getchannel("A").point(_opacity_table(params["opacity"]))
         base.paste(logo.convert("RGB"), (x, y), mask=alpha)
         return base
 
 
 def _fit_logo(
-    logo: Image.Image, size: tuple[int, int], *, scale: float, margin: int
+    logo: Image.Image, size: tuple[int, int], *, scale: float, inset: tuple[int, int]
 ) -> Image.Image:
     logo = logo.convert("RGBA")
-    room_w = max(1, size[0] - 2 * margin)
-    room_h = max(1, size[1] - 2 * margin)
+    room_w = max(1, size[0] - 2 * inset[0])
+    room_h = max(1, size[1] - 2 * inset[1])
     width = min(max(1, round(size[0] * scale)), room_w)
     height = max(1, round(logo.height * width / logo.width))
     if height > room_h:

@@ -41,7 +41,13 @@ def test_validate_chain_normalises_entries_with_defaults():
         {
             "step": "watermark",
             "version": 1,
-            "params": {"anchor": "top", "margin": 0.04, "opacity": 1.0, "scale": 0.18},
+            "params": {
+                "anchor": "top",
+                "margin": 0.04,
+                "opacity": 1.0,
+                "scale": 0.18,
+                "safe_area": 0.0,
+            },
         }
     ]
     assert isinstance(chain[0]["params"]["opacity"], float)
