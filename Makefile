@@ -5,6 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+TEST_FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
 
 .PHONY: demo demo-run serve test lint format venv clean-demo
 
@@ -27,8 +28,15 @@ serve: venv
 	@echo "Admin at http://$(HOST):$(PORT)/admin/ (Ctrl-C to stop)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
 
-test: venv
+test: venv $(TEST_FONT)
 	$(BIN)/pytest
+
+# The layout tests draw text with a real TrueType font (Debian's fonts-dejavu-core).
+$(TEST_FONT):
+	@echo "installing fonts-dejavu-core (the layout tests draw text with DejaVu Sans)"
+	@if [ "$$(id -u)" -eq 0 ]; then \
+		apt-get update -qq && apt-get install -y -qq fonts-dejavu-core >/dev/null; \
+	else sudo apt-get install -y -qq fonts-dejavu-core; fi
 
 lint: venv
 	$(BIN)/ruff check .

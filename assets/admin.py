@@ -4,19 +4,31 @@ import json
 
 from django import forms
 from django.contrib import admin
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.base import ContentFile
 from django.db import models
+from django.http import Http404, HttpResponse, HttpResponseBadRequest
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
+from assets.layouts import MAX_FONT_BYTES, font_format
 from assets.models import (
     Asset,
     Brand,
+    BrandFont,
     ControlReference,
+    Layout,
     LoraProfile,
     ReferenceImage,
     Rendition,
     SeedProfile,
 )
+from assets.services import asset_set_focal_point, layout_preview
 from brandforge.forms import SafeImageField
+
+PREVIEW_MIN_SIDE = 16
+PREVIEW_MAX_SIDE = 4096
 
 
 def thumb(field_file, size: int = 64) -> str:
@@ -82,6 +94,27 @@ class BrandImageForm(forms.ModelForm):
     image = SafeImageField()
 
 
+class FontFileField(forms.FileField):
+    """A font upload that FreeType can draw with, stored under a name the server chooses."""
+
+    def to_python(self, data):
+        upload = super().to_python(data)
+        if upload is None:
+            return None
+        # One byte past the cap is enough for font_format to refuse an oversized file.
+        content = upload.read(MAX_FONT_BYTES + 1)
+        ext = font_format(content, name=f"“{upload.name}”")
+        return ContentFile(content, name=f"font.{ext}")
+
+
+class BrandFontForm(forms.ModelForm):
+    file = FontFileField(help_text="TrueType or OpenType font (.ttf, .otf), up to 10 MB.")
+
+    class Meta:
+        model = BrandFont
+        fields = ["family", "file"]
+
+
 class LoraInline(admin.TabularInline):
     model = LoraProfile
     extra = 0
@@ -92,6 +125,13 @@ class SeedInline(admin.TabularInline):
     model = SeedProfile
     extra = 0
     fields = ["name", "base_seed", "strategy"]
+
+
+class BrandFontInline(admin.TabularInline):
+    model = BrandFont
+    form = BrandFontForm
+    extra = 0
+    fields = ["family", "file"]
 
 
 class ReferenceInline(admin.TabularInline):
@@ -112,7 +152,7 @@ class BrandAdmin(admin.ModelAdmin):
     list_display = ["name", "logo_preview", "palette_swatches", "asset_count", "created_at"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
-    inlines = [LoraInline, SeedInline, ReferenceInline]
+    inlines = [LoraInline, SeedInline, BrandFontInline, ReferenceInline]
     fieldsets = [
         (None, {"fields": ["name", "slug", "palette", "fonts", "logo"]}),
         (
@@ -243,14 +283,24 @@ class AssetAdmin(admin.ModelAdmin):
         "recipe_pretty",
         "created_at",
     ]
-    fields = readonly_fields
+    # Assets are immutable records (transitions happen through the review services); only the
+    # hand-set focal point can be edited here.
+    fields = [
+        "preview_large",
+        "focal_x",
+        "focal_y",
+        *(name for name in readonly_fields if name != "preview_large"),
+    ]
 
     def has_add_permission(self, request):
         return False
 
-    def has_change_permission(self, request, obj=None):
-        # Assets are immutable records; transitions happen through the review services.
-        return False
+    def save_model(self, request, obj, form, change):
+        asset_set_focal_point(
+            asset=obj,
+            focal_x=form.cleaned_data.get("focal_x"),
+            focal_y=form.cleaned_data.get("focal_y"),
+        )
 
     @admin.display(description="")
     def preview(self, obj):
@@ -305,3 +355,131 @@ class RenditionAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+
+class PrettyJSONField(forms.JSONField):
+    """JSON shown indented, so a layout's layers can be read and edited in the textarea."""
+
+    def prepare_value(self, value):
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, ensure_ascii=False, indent=2, cls=self.encoder)
+
+
+class LayoutForm(forms.ModelForm):
+    layers = PrettyJSONField(
+        widget=forms.Textarea(attrs={"rows": 28, "cols": 90, "class": "bf-code"}),
+        help_text="Layers, painted in order (bottom first); see the layer reference below.",
+    )
+    sample_values = PrettyJSONField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5, "cols": 90, "class": "bf-code"}),
+        help_text='Values for the preview, e.g. {"headline": "Summer sale", "cta": "Shop now"}.',
+    )
+
+    class Meta:
+        model = Layout
+        fields = ["brand", "name", "width", "height", "layers", "sample_values"]
+
+    def clean_sample_values(self):
+        return self.cleaned_data["sample_values"] or {}
+
+
+@admin.register(Layout)
+class LayoutAdmin(admin.ModelAdmin):
+    form = LayoutForm
+    list_display = ["name", "brand", "canvas", "layer_count", "updated_at"]
+    list_filter = ["brand"]
+    search_fields = ["name"]
+    list_select_related = ["brand"]
+    readonly_fields = ["preview"]
+    fieldsets = [
+        (None, {"fields": ["brand", "name", ("width", "height")]}),
+        ("Layers", {"fields": ["layers", "sample_values"]}),
+        ("Preview", {"fields": ["preview"]}),
+    ]
+
+    def get_urls(self):
+        info = self.opts.app_label, self.opts.model_name
+        return [
+            path(
+                "<path:object_id>/preview.png",
+                self.admin_site.admin_view(self.preview_view),
+                name="{}_{}_preview".format(*info),
+            ),
+            *super().get_urls(),
+        ]
+
+    def preview_view(self, request, object_id):
+        """The layout rendered with its sample values as PNG; ?w=&h= for a channel size."""
+        layout = self.get_object(request, unquote(object_id))
+        if layout is None:
+            raise Http404("No such layout.")
+        if not self.has_view_permission(request, layout):
+            raise PermissionDenied
+        try:
+            width, height = _preview_size(request.GET, layout)
+            png = layout_preview(layout=layout, width=width, height=height)
+        except ValidationError as exc:
+            return HttpResponseBadRequest("; ".join(exc.messages), content_type="text/plain")
+        response = HttpResponse(png, content_type="image/png")
+        response["Cache-Control"] = "private, no-cache"
+        return response
+
+    @admin.display(description="Canvas")
+    def canvas(self, obj):
+        return f"{obj.width}×{obj.height}"
+
+    @admin.display(description="Layers")
+    def layer_count(self, obj):
+        return len(obj.layers) if isinstance(obj.layers, list) else "—"
+
+    @admin.display(description="Preview with the sample values")
+    def preview(self, obj):
+        if not obj.pk:
+            return "Save the layout to see a preview."
+        url = reverse("admin:assets_layout_preview", args=[obj.pk])
+        # The save time in the URL makes the browser fetch the new rendering after each save.
+        stamp = int(obj.updated_at.timestamp())
+        scale = min(2.0, PREVIEW_MAX_SIDE / max(obj.width, obj.height))
+        larger = round(obj.width * scale)
+        return format_html(
+            '<img src="{}?v={}" alt="Layout preview" class="bf-layout-preview"><br>'
+            '<a href="{}?v={}" target="_blank" rel="noopener">full size</a> · '
+            '<a href="{}?w={}" target="_blank" rel="noopener">at {} px wide</a> · '
+            "any channel size: add ?w=…&amp;h=… (up to {} px a side)",
+            url,
+            stamp,
+            url,
+            stamp,
+            url,
+            larger,
+            larger,
+            PREVIEW_MAX_SIDE,
+        )
+
+
+def _preview_size(query, layout: Layout) -> tuple[int, int]:
+    """Read ?w=&h= (one alone keeps the layout's aspect) and check both sides against the caps."""
+    sides = {}
+    for key in ("w", "h"):
+        raw = query.get(key, "").strip()
+        if raw and not raw.isdigit():
+            raise ValidationError(f"{key} must be a whole number of px, got {raw!r}.")
+        sides[key] = int(raw) if raw else None
+    width, height = sides["w"], sides["h"]
+    if width is None and height is None:
+        # The layout's own size, shrunk to the cap for very large canvases.
+        scale = min(1.0, PREVIEW_MAX_SIDE / max(layout.width, layout.height))
+        width, height = round(layout.width * scale), round(layout.height * scale)
+    elif height is None:
+        height = round(width * layout.height / layout.width)
+    elif width is None:
+        width = round(height * layout.width / layout.height)
+    for key, value in (("width", width), ("height", height)):
+        if not PREVIEW_MIN_SIDE <= value <= PREVIEW_MAX_SIDE:
+            raise ValidationError(
+                f"The preview {key} is {value} px; previews are {PREVIEW_MIN_SIDE} to "
+                f"{PREVIEW_MAX_SIDE} px per side."
+            )
+    return width, height

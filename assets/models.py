@@ -1,13 +1,16 @@
 """Provides the brand kit (Brand and its profiles and reference images) and the asset store."""
 
 import re
+from pathlib import PurePath
 
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import FileExtensionValidator, MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from assets.layouts import validate_layers
 from brandforge.models import PublicIdModel, TimeStampedModel
+from brandforge.slots import SLOT_NAME
 
 HEX_COLOUR = re.compile(r"^#[0-9A-Fa-f]{6}$")
 
@@ -34,6 +37,26 @@ def validate_string_list(value: object) -> None:
 def brand_upload_to(instance: "BrandOwned", filename: str) -> str:
     # The client's file name never reaches storage: names come from ids (see reliability §5.2).
     return f"brands/{instance.brand_key()}/{instance._meta.model_name}/{instance.uid}.png"
+
+
+def font_upload_to(instance: "BrandFont", filename: str) -> str:
+    # Only the extension survives, and only one the upload form itself chose.
+    ext = PurePath(filename).suffix.lower().lstrip(".")
+    return (
+        f"brands/{instance.brand_key()}/brandfont/{instance.uid}.{ext if ext == 'otf' else 'ttf'}"
+    )
+
+
+def validate_sample_values(value: object) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError('Sample values are an object of name → text, e.g. {"headline": "…"}.')
+    for name, text in value.items():
+        if not isinstance(name, str) or not SLOT_NAME.fullmatch(name) or not isinstance(text, str):
+            raise ValidationError(
+                "Sample value %(name)s: names are lowercase letters, digits and _, values text.",
+                code="invalid_sample",
+                params={"name": repr(name)},
+            )
 
 
 class BrandOwned(PublicIdModel):
@@ -197,6 +220,79 @@ class ReferenceImage(BrandOwned):
         return self.caption or f"Reference {self.uid}"
 
 
+class BrandFont(BrandOwned):
+    """A font file of the brand; layouts name it by ``family``."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="brand_fonts")
+    family = models.CharField(
+        max_length=100, help_text='The name layouts use for it, e.g. "Inter Bold".'
+    )
+    file = models.FileField(
+        upload_to=font_upload_to,
+        max_length=300,
+        validators=[FileExtensionValidator(["ttf", "otf"])],
+        help_text="TrueType or OpenType font (.ttf, .otf).",
+    )
+
+    class Meta:
+        ordering = ["brand", "family"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "family"], name="font_unique_family_per_brand")
+        ]
+
+    def __str__(self) -> str:
+        return self.family
+
+
+class Layout(BrandOwned):
+    """Text and logo overlays on a design canvas, as data (see assets/layouts.py for the layers)."""
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="layouts")
+    name = models.CharField(max_length=120)
+    width = models.PositiveIntegerField(
+        validators=[MinValueValidator(16), MaxValueValidator(12000)],
+        help_text="Design canvas width in px; boxes are given on this canvas.",
+    )
+    height = models.PositiveIntegerField(
+        validators=[MinValueValidator(16), MaxValueValidator(12000)],
+        help_text="Design canvas height in px.",
+    )
+    layers = models.JSONField(default=list, help_text="Layers, painted in order (bottom first).")
+    sample_values = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_sample_values],
+        help_text='Values for the preview, e.g. {"headline": "Summer sale", "cta": "Shop now"}.',
+    )
+
+    class Meta:
+        ordering = ["brand", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["brand", "name"], name="layout_unique_name_per_brand")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.width}×{self.height})"
+
+    def clean(self) -> None:
+        super().clean()
+        if not self.brand_id or not self.width or not self.height:
+            return  # the field errors already say what is missing
+        families = set(
+            BrandFont.objects.filter(brand_id=self.brand_id).values_list("family", flat=True)
+        )
+        try:
+            validate_layers(
+                self.layers,
+                width=self.width,
+                height=self.height,
+                fonts=families,
+                palette_size=len(self.brand.palette),
+            )
+        except ValidationError as exc:
+            raise ValidationError({"layers": exc.messages}) from exc
+
+
 class Asset(BrandOwned):
     """One image in the lineage tree: a generated master or the output of one refinement step."""
 
@@ -228,6 +324,19 @@ class Asset(BrandOwned):
     )
     step = models.CharField(max_length=60, blank=True, help_text="Refinement step that made it.")
     recipe = models.JSONField(default=dict)
+    # Set by hand in the admin; image layers and reframing crop around it (the centre when unset).
+    focal_x = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Focal point set by hand: 0 = left edge, 1 = right edge.",
+    )
+    focal_y = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Focal point set by hand: 0 = top edge, 1 = bottom edge.",
+    )
 
     class Meta:
         ordering = ["-created_at"]
@@ -235,11 +344,32 @@ class Asset(BrandOwned):
         constraints = [
             models.CheckConstraint(
                 condition=Q(parent__isnull=True) | ~Q(step=""), name="asset_child_names_its_step"
-            )
+            ),
+            models.CheckConstraint(
+                condition=Q(focal_x__isnull=True, focal_y__isnull=True)
+                # NULL passes a CHECK, so the coordinates are tested for NULL explicitly.
+                | Q(
+                    focal_x__isnull=False,
+                    focal_y__isnull=False,
+                    focal_x__gte=0.0,
+                    focal_x__lte=1.0,
+                    focal_y__gte=0.0,
+                    focal_y__lte=1.0,
+                ),
+                name="asset_focal_point_in_frame",
+                violation_error_message="Set both focal_x and focal_y (from 0 to 1), or neither.",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.brand.slug}/{self.uid}"
+
+    @property
+    def focal_point(self) -> tuple[float, float] | None:
+        """The hand-set focal point, or None: callers then find one or use the centre."""
+        if self.focal_x is None or self.focal_y is None:
+            return None
+        return (self.focal_x, self.focal_y)
 
 
 class Rendition(TimeStampedModel):

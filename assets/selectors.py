@@ -3,7 +3,7 @@
 from django.db.models import QuerySet
 from PIL import Image
 
-from assets.models import Asset, Brand
+from assets.models import Asset, Brand, BrandFont
 from brandforge.images import open_untrusted_image
 
 
@@ -28,3 +28,12 @@ def asset_lineage(asset: Asset) -> list[Asset]:
 def asset_list(*, brand: Brand | None = None) -> QuerySet[Asset]:
     qs = Asset.objects.select_related("brand")
     return qs.filter(brand=brand) if brand else qs
+
+
+def brand_fonts(brand: Brand) -> dict[str, bytes]:
+    """Return the brand's font files by family, read from storage (one query)."""
+    fonts = {}
+    for font in BrandFont.objects.filter(brand=brand).only("family", "file"):
+        with font.file.open("rb") as fh:
+            fonts[font.family] = fh.read()
+    return fonts

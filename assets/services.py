@@ -4,11 +4,14 @@ import hashlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from PIL import Image
 
-from assets.models import Asset, Brand, Rendition
+from assets.layouts import font_format, placeholder_image, render_layout
+from assets.models import Asset, Brand, BrandFont, Layout, Rendition
+from assets.selectors import brand_fonts, brand_logo_image
 from brandforge.images import CONTENT_TYPES, EXTENSIONS, encode_image, sha256_hex, thumbnail
 from brandforge.storage import publish_storage, storage_put
 
@@ -156,3 +159,81 @@ def asset_publish(*, asset: Asset, prefix: str, metadata: Mapping[str, str]) -> 
             rendition.save(update_fields=["published_name", "published_at", "updated_at"])
         published.append(rendition)
     return published
+
+
+_FOCAL_FIELDS = ("focal_x", "focal_y")
+
+
+def asset_set_focal_point(*, asset: Asset, focal_x: float | None, focal_y: float | None) -> Asset:
+    """Set (or clear, with None) the hand-picked focal point that crops centre on."""
+    asset.focal_x, asset.focal_y = focal_x, focal_y
+    others = [field.name for field in Asset._meta.fields if field.name not in _FOCAL_FIELDS]
+    asset.full_clean(exclude=others, validate_unique=False)
+    asset.save(update_fields=[*_FOCAL_FIELDS, "updated_at"])
+    return asset
+
+
+def brand_font_create(*, brand: Brand, family: str, data: bytes) -> BrandFont:
+    """Store a TrueType/OpenType font for the brand under ``family``; bad bytes raise first."""
+    ext = font_format(data)
+    font = BrandFont(brand=brand, family=family)
+    font.full_clean(exclude=["file"])
+    with transaction.atomic():
+        font.file.save(f"font.{ext}", ContentFile(data), save=False)
+        font.save()
+    return font
+
+
+def layout_create(
+    *,
+    brand: Brand,
+    name: str,
+    width: int,
+    height: int,
+    layers: list,
+    sample_values: Mapping[str, str] | None = None,
+) -> Layout:
+    layout = Layout(
+        brand=brand,
+        name=name,
+        width=width,
+        height=height,
+        layers=layers,
+        sample_values=dict(sample_values or {}),
+    )
+    layout.full_clean()
+    layout.save()
+    return layout
+
+
+def layout_preview(
+    *,
+    layout: Layout,
+    width: int | None = None,
+    height: int | None = None,
+    image: Image.Image | None = None,
+) -> bytes:
+    """Render ``layout`` with its sample values as PNG bytes, at its own size by default.
+
+    Give ``width`` or ``height`` alone to keep the layout's aspect. Without ``image`` a neutral
+    gradient stands in for the picture.
+    """
+    if width is None and height is None:
+        width, height = layout.width, layout.height
+    elif height is None:
+        height = max(1, round(width * layout.height / layout.width))
+    elif width is None:
+        width = max(1, round(height * layout.width / layout.height))
+    brand = layout.brand
+    rendered = render_layout(
+        layout.layers,
+        image=image if image is not None else placeholder_image(width, height),
+        width=width,
+        height=height,
+        design_size=(layout.width, layout.height),
+        variables=layout.sample_values,
+        palette=brand.palette,
+        fonts=brand_fonts(brand),
+        logo=brand_logo_image(brand),
+    )
+    return encode_image(rendered, fmt="PNG")

@@ -5,8 +5,8 @@ from collections.abc import Iterable, Mapping
 
 from django.core.exceptions import ValidationError
 
-SLOT = re.compile(r"\{\{\s*([a-z_][a-z0-9_]{0,39})\s*\}\}")
-NAME = re.compile(r"^[a-z_][a-z0-9_]{0,39}$")
+from brandforge.slots import SLOT, SLOT_NAME, malformed_slot
+
 MAX_BODY = 4000
 MAX_VALUE = 500
 
@@ -18,13 +18,11 @@ def template_slots(body: str) -> list[str]:
     """Return the slot names used in `body`, in order, or raise on a malformed slot."""
     if len(body) > MAX_BODY:
         raise ValidationError(f"The template is longer than {MAX_BODY} characters.")
-    stray = SLOT.sub("", body)
-    if "{{" in stray or "}}" in stray:
-        bad = re.search(r"\{\{[^}]{0,40}\}?\}?", stray)
+    if (bad := malformed_slot(body)) is not None:
         raise ValidationError(
             "Malformed slot %(slot)s: a slot is {{name}} with lowercase letters, digits and _.",
             code="malformed_slot",
-            params={"slot": bad.group(0) if bad else "{{"},
+            params={"slot": bad},
         )
     return [match.group(1) for match in SLOT.finditer(body)]
 
@@ -33,7 +31,7 @@ def validate_template(body: str, declared: Iterable[str]) -> None:
     """Raise unless every slot in `body` is declared (or built in) and every name is well formed."""
     declared = list(declared)
     for name in declared:
-        if not isinstance(name, str) or not NAME.match(name):
+        if not isinstance(name, str) or not SLOT_NAME.fullmatch(name):
             raise ValidationError(
                 "Variable name %(name)s must be lowercase letters, digits and _ (max 40).",
                 code="invalid_variable",

@@ -6,7 +6,7 @@ import factory
 from django.core.files.base import ContentFile
 from PIL import Image, ImageDraw
 
-from assets.models import Brand, LoraProfile, SeedProfile
+from assets.models import Brand, BrandFont, Layout, LoraProfile, SeedProfile
 from campaigns.models import Campaign, ChannelFormat, PromptTemplate
 from campaigns.services import brief_create, prompt_template_version_create
 
@@ -113,3 +113,46 @@ def campaign_with_briefs(*, brand=None, count=2, formats=None, **campaign_kwargs
             external_ref=f"ref-{n}",
         )
     return campaign
+
+
+# --- brand fonts and layouts (assets/layouts.py) ---------------------------------------------
+
+# A real TrueType font for tests; Debian ships it in fonts-dejavu-core (see .ci/run).
+TEST_FONT_PATH = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf"
+
+
+def font_bytes() -> bytes:
+    """The bytes of a real TrueType font, or a clear failure naming the package to install."""
+    try:
+        with open(TEST_FONT_PATH, "rb") as fh:
+            return fh.read()
+    except FileNotFoundError as exc:
+        raise RuntimeError(
+            f"{TEST_FONT_PATH} is missing: install the Debian package fonts-dejavu-core"
+        ) from exc
+
+
+class BrandFontFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = BrandFont
+
+    brand = factory.SubFactory(BrandFactory)
+    family = factory.Sequence(lambda n: f"Sans {n}")
+    file = factory.LazyFunction(lambda: ContentFile(font_bytes(), name="font.ttf"))
+
+
+class LayoutFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Layout
+
+    brand = factory.SubFactory(BrandFactory)
+    name = factory.Sequence(lambda n: f"layout {n}")
+    width = 120
+    height = 80
+    layers = factory.LazyFunction(
+        lambda: [
+            {"type": "image"},
+            {"type": "text", "box": [8, 8, 112, 48], "text": "{{headline}}", "size": 16},
+        ]
+    )
+    sample_values = factory.LazyFunction(lambda: {"headline": "Summer sale"})

@@ -9,11 +9,10 @@ from PIL import Image, ImageFilter
 
 from assets.models import Asset, Rendition
 from assets.selectors import file_open_image
-from brandforge.images import encode_image
+from brandforge.images import cover, encode_image
 from campaigns.models import Brief, Campaign
 from campaigns.services import campaign_launch
 from generation.models import GenerationJob
-from generation.pipeline.renditions import cover
 from review.models import AuditEvent, ReviewItem, Score
 from review.services import review_item_approve, review_item_reject
 from tests.factories import campaign_with_briefs

@@ -10,11 +10,10 @@ import numpy as np
 from django.core.exceptions import ValidationError
 from PIL import Image, ImageFilter
 
-from brandforge.images import flatten
+from brandforge.images import cover, flatten
 from generation.pipeline.base import ParamSpec, Step, StepContext
 from generation.pipeline.focal import find_focal_point, subject_box
 from generation.pipeline.registry import register
-from generation.pipeline.renditions import cover
 
 FILLS = ("crop", "blur", "mirror", "auto")
 FOCUS_MODES = ("auto", "manual")

@@ -6,22 +6,10 @@ from typing import Any
 
 from PIL import Image
 
+from assets.layouts import ANCHORS
 from brandforge.images import flatten
 from generation.pipeline.base import ParamSpec, Step, StepContext
 from generation.pipeline.registry import register
-
-# (horizontal, vertical) position of the logo box: 0 = start, 0.5 = centre, 1 = end.
-ANCHORS: dict[str, tuple[float, float]] = {
-    "top-left": (0.0, 0.0),
-    "top": (0.5, 0.0),
-    "top-right": (1.0, 0.0),
-    "left": (0.0, 0.5),
-    "center": (0.5, 0.5),
-    "right": (1.0, 0.5),
-    "bottom-left": (0.0, 1.0),
-    "bottom": (0.5, 1.0),
-    "bottom-right": (1.0, 1.0),
-}
 
 
 @register

@@ -15,13 +15,12 @@ from PIL import Image
 from assets.models import Asset
 from assets.selectors import brand_logo_image, file_open_image
 from assets.services import RenditionSpec, asset_create, asset_set_status, rendition_create
-from brandforge.images import CONTENT_TYPES
+from brandforge.images import CONTENT_TYPES, cover
 from brandforge.tasks import enqueue
 from generation.models import GenerationJob, RefinementChain
 from generation.pipeline.base import StepContext
 from generation.pipeline.registry import get_step, validate_chain
 from generation.pipeline.remote import RemoteStep
-from generation.pipeline.renditions import cover
 
 JOB_TASK = "generation.tasks.job_run"
 Status = GenerationJob.Status

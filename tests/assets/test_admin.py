@@ -44,7 +44,7 @@ def brand_post(**overrides) -> dict:
         "style_tokens": "[]",
         "negative_prompt": "",
     }
-    for prefix in ("lora_profiles", "seed_profiles", "reference_images"):
+    for prefix in ("lora_profiles", "seed_profiles", "brand_fonts", "reference_images"):
         data |= {f"{prefix}-TOTAL_FORMS": "0", f"{prefix}-INITIAL_FORMS": "0"}
     data.update(overrides)
     return data

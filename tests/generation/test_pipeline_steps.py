@@ -5,9 +5,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from PIL import Image
 
+from brandforge.images import cover
 from generation.pipeline.base import ParamSpec, Step, StepContext, StepError
 from generation.pipeline.registry import get_step, register, step_names, validate_chain
-from generation.pipeline.renditions import cover
 from generation.pipeline.watermark import WatermarkStep
 
 RED_LOGO = Image.new("RGBA", (100, 50), (255, 0, 0, 255))
