@@ -314,18 +314,32 @@ class AssetAdmin(admin.ModelAdmin):
     def dimensions(self, obj):
         return f"{obj.width}×{obj.height}"
 
-    @admin.display(description="Lineage (root first)")
+    @admin.display(description="Lineage")
     def lineage(self, obj):
-        from assets.selectors import asset_lineage
+        """The whole tree, from the generated master down every refinement step; this asset
+        is marked."""
+        from assets.selectors import asset_tree
 
-        return format_html_join(
-            " → ",
-            '<a href="../../{}/change/">{} {}</a>',
-            (
-                (node.pk, thumb(node.thumbnail, 40), node.step or "generated")
-                for node in asset_lineage(obj)
-            ),
-        )
+        root, children = asset_tree(obj)
+
+        def branch(node) -> str:
+            label = node.step or "generated"
+            steps = node.recipe.get("steps") or [{}]
+            version = steps[-1].get("version") if node.step else None
+            below = format_html_join("", "{}", ((branch(c),) for c in children.get(node.pk, [])))
+            return format_html(
+                '<li class="{}"><a href="../../{}/change/">{} {}{} · {}×{}</a>{}</li>',
+                "bf-tree-here" if node.pk == obj.pk else "",
+                node.pk,
+                thumb(node.thumbnail, 40),
+                label,
+                f" v{version}" if version else "",
+                node.width,
+                node.height,
+                format_html('<ul class="bf-tree">{}</ul>', below) if below else "",
+            )
+
+        return format_html('<ul class="bf-tree">{}</ul>', branch(root))
 
     @admin.display(description="Recipe")
     def recipe_pretty(self, obj):

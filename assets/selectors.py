@@ -25,6 +25,20 @@ def asset_lineage(asset: Asset) -> list[Asset]:
     return list(reversed(chain))
 
 
+def asset_tree(asset: Asset) -> tuple[Asset, dict[int | None, list[Asset]]]:
+    """The whole lineage tree ``asset`` belongs to: its root, and each node's children (one
+    query per generation of the tree; refinement chains are a few steps deep)."""
+    root = asset_lineage(asset)[0]
+    children: dict[int | None, list[Asset]] = {}
+    level = [root.pk]
+    while level:
+        nodes = list(Asset.objects.filter(parent_id__in=level).order_by("created_at", "pk"))
+        for node in nodes:
+            children.setdefault(node.parent_id, []).append(node)
+        level = [node.pk for node in nodes]
+    return root, children
+
+
 def asset_list(*, brand: Brand | None = None) -> QuerySet[Asset]:
     qs = Asset.objects.select_related("brand")
     return qs.filter(brand=brand) if brand else qs

@@ -1,6 +1,7 @@
 """Provides every write to the brand kit and the asset store: assets, renditions, publishing."""
 
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -12,7 +13,14 @@ from PIL import Image
 from assets.layouts import font_format, placeholder_image, render_layout
 from assets.models import Asset, Brand, BrandFont, Layout, Rendition
 from assets.selectors import brand_fonts, brand_logo_image
-from brandforge.images import CONTENT_TYPES, EXTENSIONS, encode_image, sha256_hex, thumbnail
+from brandforge.images import (
+    CONTENT_TYPES,
+    EXTENSIONS,
+    encode_image,
+    provenance_xmp,
+    sha256_hex,
+    thumbnail,
+)
 from brandforge.storage import publish_storage, storage_put
 
 
@@ -89,13 +97,26 @@ class RenditionSpec:
     dpi: int | None = None
 
 
+def recipe_digest(recipe: Mapping) -> str:
+    """A stable digest of a recipe (canonical JSON), to tell two recipes apart at a glance."""
+    canonical = json.dumps(recipe, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
 def rendition_create(*, asset: Asset, spec: RenditionSpec, image: Image.Image) -> Rendition:
     """Encode `image` for `spec` and record it, once per (asset, spec).
 
-    A second call for the same spec writes the same bytes to the same name and returns the
-    rendition already recorded; callers that render in bulk skip known specs first.
+    The file says it was made by a model (IPTC DigitalSourceType) and names the asset whose
+    recipe made it. A second call for the same spec writes the same bytes to the same name and
+    returns the rendition already recorded; callers that render in bulk skip known specs first.
     """
-    data = encode_image(image, fmt=spec.file_format, quality=spec.quality, dpi=spec.dpi)
+    data = encode_image(
+        image,
+        fmt=spec.file_format,
+        quality=spec.quality,
+        dpi=spec.dpi,
+        xmp=provenance_xmp(recipe_id=str(asset.uid), recipe_hash=recipe_digest(asset.recipe)),
+    )
     ext = EXTENSIONS[spec.file_format]
     spec_digest = hashlib.sha256(spec.spec.encode()).hexdigest()[:8]
     name = storage_put(

@@ -6,7 +6,14 @@ from django.core.exceptions import ValidationError
 from django.db.models import Count
 from django.utils.html import format_html
 
-from campaigns.models import Brief, Campaign, ChannelFormat, PromptTemplate, PromptTemplateVersion
+from campaigns.models import (
+    Brief,
+    Campaign,
+    ChannelFormat,
+    FormatLayout,
+    PromptTemplate,
+    PromptTemplateVersion,
+)
 from campaigns.selectors import campaign_list_with_progress
 from campaigns.services import campaign_launch, prompt_template_version_create
 
@@ -119,6 +126,16 @@ def progress_bar(done: int, total: int) -> str:
         done,
         total,
     )
+
+
+@admin.register(FormatLayout)
+class FormatLayoutAdmin(admin.ModelAdmin):
+    """Which layout a brand's (or one campaign's) renditions of a channel format get."""
+
+    list_display = ["channel_format", "layout", "brand", "campaign"]
+    list_filter = ["brand", "channel_format"]
+    list_select_related = ["channel_format", "layout", "brand", "campaign"]
+    autocomplete_fields = ["campaign", "channel_format"]
 
 
 @admin.register(Campaign)

@@ -9,7 +9,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
-from assets.models import Brand, LoraProfile, SeedProfile
+from assets.models import Brand, Layout, LoraProfile, SeedProfile
 from brandforge.models import PublicIdModel, TimeStampedModel
 from campaigns import prompting
 
@@ -123,11 +123,64 @@ class ChannelFormat(TimeStampedModel):
     def __str__(self) -> str:
         return f"{self.name} ({self.width}×{self.height} {self.file_format})"
 
+    def clean(self) -> None:
+        if self.dpi and self.file_format not in (self.FileFormat.PNG, self.FileFormat.JPEG):
+            raise ValidationError(
+                {"dpi": "Only PNG and JPEG files carry a DPI; use one of them for print."}
+            )
+
     @property
     def spec(self) -> str:
         """Everything that shapes a rendition's bytes; a rendition is unique per (asset, spec)."""
         dpi = f".{self.dpi}dpi" if self.dpi else ""
         return f"{self.width}x{self.height}.{self.file_format.lower()}.q{self.quality}{dpi}"
+
+
+class FormatLayout(TimeStampedModel):
+    """The layout a brand's renditions of one channel format get; a campaign may pick its own.
+
+    A campaign's renditions use the campaign's choice for the format, else the brand's, else no
+    layout (the picture alone, reframed to the format).
+    """
+
+    brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="format_layouts")
+    channel_format = models.ForeignKey(
+        "ChannelFormat", on_delete=models.CASCADE, related_name="layouts"
+    )
+    campaign = models.ForeignKey(
+        "Campaign",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="format_layouts",
+        help_text="Empty: every campaign of the brand.",
+    )
+    layout = models.ForeignKey(Layout, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["brand", "channel_format"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["brand", "channel_format"],
+                condition=Q(campaign=None),
+                name="format_layout_one_per_brand",
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "channel_format"], name="format_layout_one_per_campaign"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.channel_format.name} → {self.layout.name}"
+
+    def clean(self) -> None:
+        errors = {}
+        if self.brand_id and self.layout_id and self.layout.brand_id != self.brand_id:
+            errors["layout"] = "This layout belongs to another brand."
+        if self.brand_id and self.campaign_id and self.campaign.brand_id != self.brand_id:
+            errors["campaign"] = "This campaign belongs to another brand."
+        if errors:
+            raise ValidationError(errors)
 
 
 class Campaign(PublicIdModel):

@@ -16,7 +16,7 @@ from generation.models import (
     RoutingRule,
 )
 from generation.selectors import route_for
-from generation.services import job_cancel, job_requeue
+from generation.services import job_cancel, job_renditions_rebuild, job_requeue
 
 
 def pretty_json(value) -> str:
@@ -123,7 +123,7 @@ class GenerationJobAdmin(admin.ModelAdmin):
     search_fields = ["uid", "idempotency_key", "provider_request_id", "brief__external_ref"]
     list_select_related = ["campaign", "brief"]
     date_hierarchy = "created_at"
-    actions = ["requeue", "cancel"]
+    actions = ["requeue", "cancel", "rebuild_renditions"]
     inlines = [CostInline]
     exclude = ["error_history", "route_reasons", "sent", "provider_urls", "step"]
 
@@ -186,6 +186,14 @@ class GenerationJobAdmin(admin.ModelAdmin):
             self.message_user(
                 request, f"{skipped} job(s) were still live and were left alone.", messages.WARNING
             )
+
+    @admin.action(
+        description="Rebuild renditions (after a focal point or layout change)",
+        permissions=["change"],
+    )
+    def rebuild_renditions(self, request, queryset):
+        made = sum(job_renditions_rebuild(job=job) for job in queryset)
+        self.message_user(request, f"Rebuilt {made} rendition(s).", messages.SUCCESS)
 
     @admin.action(description="Cancel selected jobs", permissions=["change"])
     def cancel(self, request, queryset):

@@ -9,10 +9,12 @@ from PIL import Image, ImageFilter
 
 from assets.models import Asset, Rendition
 from assets.selectors import file_open_image
-from brandforge.images import cover, encode_image
+from brandforge.images import encode_image
 from campaigns.models import Brief, Campaign
 from campaigns.services import campaign_launch
 from generation.models import GenerationJob
+from generation.pipeline.focal import find_focal_point
+from generation.pipeline.reframe import reframe_to
 from review.models import AuditEvent, ReviewItem, Score
 from review.services import review_item_approve, review_item_reject
 from tests.factories import campaign_with_briefs
@@ -26,7 +28,12 @@ def assert_every_rendition_carries_the_watermark(asset):
     for rendition in asset.renditions.all():
         # The reference is the same frame without the logo, through the same codec and quality,
         # so codec artefacts cancel out and only the logo can differ.
-        framed = cover(master, width=rendition.width, height=rendition.height)
+        framed = reframe_to(
+            master,
+            width=rendition.width,
+            height=rendition.height,
+            focal_point=find_focal_point(master),
+        )
         reference = Image.open(
             io.BytesIO(encode_image(framed, fmt=rendition.file_format, quality=80))
         ).convert("RGB")

@@ -15,6 +15,7 @@ from django.utils import timezone
 from PIL import Image
 
 from assets.models import Asset
+from assets.selectors import asset_lineage
 from assets.services import asset_create
 from brandforge.images import open_untrusted_image
 from brandforge.net import BlockedDestination, DownloadError, fetch_image
@@ -708,6 +709,16 @@ _UNFINISHED = [
     Status.WAITING,
     Status.FAILED,
 ]
+
+
+def job_renditions_rebuild(*, job: GenerationJob) -> int:
+    """Render a finished job's renditions again (after its focal point or a layout changed);
+    return how many changed. Formats whose rendition is still right are left alone."""
+    job = _with_context(GenerationJob.objects).select_related("output").get(pk=job.pk)
+    if job.status != Status.SUCCEEDED or job.output is None:
+        return 0
+    lineage = asset_lineage(job.output)
+    return render(job, lineage, {}, StepContextOnce(job))
 
 
 def job_requeue(*, job: GenerationJob) -> bool:

@@ -4,6 +4,7 @@ its renditions."""
 import base64
 import hashlib
 import json
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
@@ -12,13 +13,17 @@ from django.db.models import Q
 from django.utils import timezone
 from PIL import Image
 
-from assets.models import Asset
-from assets.selectors import brand_logo_image, file_open_image
+from assets.layouts import render_layout
+from assets.models import Asset, Layout
+from assets.selectors import brand_fonts, brand_logo_image, file_open_image
 from assets.services import RenditionSpec, asset_create, asset_set_status, rendition_create
-from brandforge.images import CONTENT_TYPES, cover
+from brandforge.images import CONTENT_TYPES
 from brandforge.tasks import enqueue
+from campaigns.selectors import campaign_layouts
 from generation.models import GenerationJob, RefinementChain
 from generation.pipeline.base import StepContext
+from generation.pipeline.focal import find_focal_point
+from generation.pipeline.reframe import reframe_to
 from generation.pipeline.registry import get_step, validate_chain
 from generation.pipeline.remote import RemoteStep
 
@@ -239,17 +244,69 @@ def step_output_store(
     return asset
 
 
+@dataclass(frozen=True)
+class LayoutInputs:
+    """What a layout draws besides the picture: the brief's text, the brand's kit."""
+
+    variables: dict
+    palette: tuple[str, ...]
+    fonts: dict[str, bytes]
+    logo: Image.Image | None
+
+
+def rendition_image(
+    source: Image.Image,
+    *,
+    width: int,
+    height: int,
+    focal_point: tuple[float, float],
+    overlays: list[dict],
+    ctx: StepContext,
+    layout: Layout | None = None,
+    layout_inputs: LayoutInputs | None = None,
+    fill: str = "auto",
+) -> Image.Image:
+    """One channel format's picture: ``source`` reframed to the format, composed into the
+    layout, then the overlay steps (the watermark) applied at the format's size.
+
+    ``fill="auto"`` crops around the focal point but keeps the subject whole, extending the
+    canvas when a crop would cut it; ``"crop"`` crops around the focal point, full stop.
+    """
+    framed = reframe_to(source, width=width, height=height, focal_point=focal_point, fill=fill)
+    if layout is not None and layout_inputs is not None:
+        framed = render_layout(
+            layout.layers,
+            image=framed,
+            width=width,
+            height=height,
+            design_size=(layout.width, layout.height),
+            variables=layout_inputs.variables,
+            palette=layout_inputs.palette,
+            fonts=layout_inputs.fonts,
+            logo=layout_inputs.logo,
+        )
+    for entry in overlays:
+        framed = get_step(entry["step"]).run(framed, entry["params"], ctx)
+    return framed
+
+
+def _digest(value) -> str:
+    return hashlib.sha256(json.dumps(value, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
 def render(
     job: GenerationJob,
     lineage: list[Asset],
     images: dict[int, Image.Image],
     ctx: StepContextOnce,
-) -> None:
-    """Build one rendition of the final asset per channel format.
+) -> int:
+    """Build one rendition of the final asset per channel format, each in its layout; return
+    how many were made.
 
     Overlay steps (the watermark) are placed relative to the frame, so a crop must not cut them
-    off: renditions are cropped from the asset before the trailing overlays, which are then
-    applied again at the rendition's size.
+    off: renditions are reframed from the asset before the trailing overlays, which are then
+    applied again at the rendition's size. The spec of a rendition names everything that shapes
+    its bytes (format, overlays, layout and the text in it), so a change makes a new one.
     """
     final = lineage[-1]
     steps = final.recipe.get("steps", [])
@@ -258,28 +315,67 @@ def render(
         trailing += 1
     overlays = steps[len(steps) - trailing :]
     source = lineage[len(lineage) - 1 - trailing]
-    overlay_digest = (
-        hashlib.sha256(json.dumps(overlays, sort_keys=True).encode()).hexdigest()[:12]
-        if overlays
-        else ""
-    )
     image = images.get(source.pk)
+    layouts = campaign_layouts(campaign=job.campaign)
+    inputs = _layout_inputs(job, ctx) if layouts else None
+    # A focal point set by hand is the editor's decision: crop around it. Otherwise find one
+    # and keep the subject whole.
+    focal_point = next((node.focal_point for node in reversed(lineage) if node.focal_point), None)
+    fill = "crop" if focal_point else "auto"
     done = set(final.renditions.values_list("spec", flat=True))
+    wanted: set[str] = set()
+    made = 0
     for fmt in job.campaign.formats.order_by("name"):
+        layout = layouts.get(fmt.pk)
+        extras = []
+        if overlays:
+            extras.append(_digest(overlays))
+        if fill == "crop":
+            extras.append(f"F{focal_point[0]:.3f},{focal_point[1]:.3f}")
+        if layout is not None:
+            extras.append(
+                "L"
+                + _digest([layout.pk, layout.layers, layout.width, layout.height, inputs.variables])
+            )
         spec = RenditionSpec(
             format_name=fmt.name,
-            spec=f"{fmt.spec}+{overlay_digest}" if overlay_digest else fmt.spec,
+            spec="+".join([fmt.spec, *extras]),
             width=fmt.width,
             height=fmt.height,
             file_format=fmt.file_format,
             quality=fmt.quality,
             dpi=fmt.dpi,
         )
+        wanted.add(spec.spec)
         if spec.spec in done:
             continue
         image = image or file_open_image(source.file)
-        framed = cover(image, width=fmt.width, height=fmt.height)
-        for entry in overlays:
-            framed = get_step(entry["step"]).run(framed, entry["params"], ctx.get())
+        focal_point = focal_point or find_focal_point(image)
+        framed = rendition_image(
+            image,
+            width=fmt.width,
+            height=fmt.height,
+            focal_point=focal_point,
+            overlays=overlays,
+            ctx=ctx.get(),
+            layout=layout,
+            layout_inputs=inputs,
+            fill=fill,
+        )
         rendition_create(asset=final, spec=spec, image=framed)
+        made += 1
     asset_set_status(asset=final, to=Asset.Status.RENDERED, allowed_from=[Asset.Status.GENERATED])
+    # Renditions of an older focal point or layout go, unless they were published already.
+    final.renditions.exclude(spec__in=wanted).filter(published_at=None).delete()
+    return made
+
+
+def _layout_inputs(job: GenerationJob, ctx: StepContextOnce) -> LayoutInputs:
+    brand = job.campaign.brand
+    variables = {"brand": brand.name, "locale": job.brief.locale, **job.brief.variables}
+    return LayoutInputs(
+        variables=variables,
+        palette=tuple(brand.palette),
+        fonts=brand_fonts(brand),
+        logo=ctx.get().logo,
+    )
