@@ -21,15 +21,67 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from PIL import Image, ImageDraw, ImageFont
 
-from assets.models import Asset, Brand, Rendition, SeedProfile
+from assets.models import Asset, Brand, BrandFont, Layout, Rendition, SeedProfile
+from assets.services import brand_font_create, layout_create
 from brandforge.images import sanitize_image_upload
-from campaigns.models import Brief, Campaign, ChannelFormat, PromptTemplate
+from campaigns.models import Brief, Campaign, ChannelFormat, FormatLayout, PromptTemplate
 from campaigns.services import brief_create, campaign_launch, prompt_template_version_create
-from generation.models import GenerationJob, RoutingRule
+from generation.models import GenerationJob, RefinementChain, RoutingRule
 from review.models import QualityGate, ReviewItem
 from review.services import review_item_approve, review_item_reject
 
 PALETTE = ["#1F3A5F", "#E07A5F", "#F2CC8F", "#81B29A", "#F4F1DE"]
+# The looks of seed 000 (film grain, warmth, a light vignette), then the watermark.
+CHAIN = [
+    {"step": "color_temperature", "params": {"shift": 0.15}},
+    {"step": "film_grain", "params": {"amount": 0.03}},
+    {"step": "vignette", "params": {"strength": 0.25}},
+    {"step": "watermark", "params": {"anchor": "top-left", "safe_area": 0.02}},
+]
+DEMO_FONT = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans-Bold.ttf")
+
+
+def layout_layers(width: int, height: int, font: str | None) -> list[dict]:
+    """A headline over a dark scrim at the bottom, and a call-to-action button under it."""
+
+    def px(value: float) -> int:  # sizes are designed for a 1080 px wide canvas
+        return round(value * width / 1080)
+
+    bottom = height - px(64)
+    return [
+        {"type": "image"},
+        {"type": "scrim", "box": [0, height // 2, width, height], "end_opacity": 0.7},
+        {
+            "type": "text",
+            "box": [px(64), bottom - px(300), width - px(64), bottom - px(130)],
+            "text": "{{product}}",
+            "font": font,
+            "size": px(84),
+            "min_size": px(40),
+            "colour": "#FFFFFF",
+            "valign": "bottom",
+            "max_lines": 2,
+        },
+        {
+            "type": "shape",
+            "box": [px(64), bottom - px(100), px(484), bottom],
+            "colour": 1,
+            "radius": px(50),
+        },
+        {
+            "type": "text",
+            "box": [px(64), bottom - px(100), px(484), bottom],
+            "text": "Shop {{brand}}",
+            "font": font,
+            "size": px(40),
+            "colour": "#FFFFFF",
+            "align": "center",
+            "valign": "middle",
+            "max_lines": 1,
+        },
+    ]
+
+
 FORMATS = [
     # name, width, height, file format, quality
     ("instagram-post", 1080, 1080, "WEBP", 85),
@@ -210,6 +262,8 @@ class Command(BaseCommand):
             body="A {{product}} on a {{surface}}, {{mood}} mood, for {{brand}} ({{locale}})",
             variables=["product", "surface", "mood"],
         )
+        RefinementChain.objects.get_or_create(brand=brand, campaign=None, defaults={"steps": CHAIN})
+        self._layouts(brand)
         formats = [
             ChannelFormat.objects.get_or_create(
                 name=name,
@@ -246,6 +300,31 @@ class Command(BaseCommand):
                 external_ref=f"NW-{number:02d}-{n + 1:03d}",
             )
         return campaign
+
+    def _layouts(self, brand: Brand) -> None:
+        """The brand's layouts for the two Instagram formats (the web hero stays a bare image)."""
+        font = None
+        if DEMO_FONT.exists():
+            font = "DejaVu Sans Bold"
+            if not BrandFont.objects.filter(brand=brand, family=font).exists():
+                brand_font_create(brand=brand, family=font, data=DEMO_FONT.read_bytes())
+        for name, w, h, *_ in FORMATS:
+            if name == "web-hero":
+                continue
+            layout = Layout.objects.filter(brand=brand, name=name).first() or layout_create(
+                brand=brand,
+                name=name,
+                width=w,
+                height=h,
+                layers=layout_layers(w, h, font),
+                sample_values={"product": "Single-origin espresso", "brand": brand.name},
+            )
+            fmt, _ = ChannelFormat.objects.get_or_create(
+                name=name, defaults={"width": w, "height": h, "file_format": "WEBP"}
+            )
+            FormatLayout.objects.get_or_create(
+                brand=brand, channel_format=fmt, campaign=None, defaults={"layout": layout}
+            )
 
     def _start_cluster(self, workers: int, env: dict) -> subprocess.Popen:
         env = {**os.environ, **env, "BRANDFORGE_WORKERS": str(workers)}
@@ -316,7 +395,7 @@ class Command(BaseCommand):
             f"Jobs         {jobs.filter(status='succeeded').count()} succeeded, "
             f"{jobs.exclude(status='succeeded').count()} other",
             f"Assets       {Asset.objects.filter(brand=campaign.brand).count()} in the brand "
-            f"(masters + watermarked)",
+            f"(masters and each refinement step)",
             f"Renditions   {Rendition.objects.filter(asset__jobs__campaign=campaign).count()}, "
             f"published {published.count()}",
             f"Wall time    {elapsed:.1f}s",
