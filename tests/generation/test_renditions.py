@@ -202,7 +202,7 @@ def test_the_asset_page_shows_the_whole_lineage_tree_with_thumbnails(queue, admi
     ]:
         assert f'href="../../{node.pk}/change/"' in tree
         assert label in tree
-        assert node.thumbnail.url in tree
+        assert node.thumbnail.name in tree  # (S3 signs each URL differently)
     assert tree.index("generated") < tree.index("film_grain") < tree.index("watermark")
     assert f'<li class="bf-tree-here"><a href="../../{grain.pk}/change/"' in tree
 
