@@ -139,4 +139,4 @@ def test_a_4096_pixel_upscale_keeps_the_memory_peak_small():
     report = json.loads(result.stdout)
     assert report["size"] == [4096, 4096]
     assert (report["after_kb"] - report["before_kb"]) / 1024 < 160
-    assert report["after_kb"] / 1024 < 300
+    assert report["after_kb"] / 1024 < 400  # the ceiling for a 4096² print upscale
