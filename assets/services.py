@@ -46,7 +46,8 @@ def asset_create(
     if existing is not None:
         return existing, False
 
-    data = encode_image(image, fmt=file_format)
+    # Masters and intermediate nodes stay in our storage, lossless; speed matters more there.
+    data = encode_image(image, fmt=file_format, fast=True)
     folder = _key_dir(brand, key)
     name = storage_put(
         f"{folder}/image.{EXTENSIONS[file_format]}", data, content_type=CONTENT_TYPES[file_format]

@@ -280,3 +280,12 @@ def test_without_xmp_nothing_is_embedded_and_bytes_are_stable():
     image = Image.new("RGB", (24, 16), (10, 120, 200))
     first, second = encode_image(image, fmt="WEBP"), encode_image(image, fmt="WEBP")
     assert first == second and xmp_of(first) in (None, b"")
+
+
+def test_fast_png_is_lossless_and_deterministic():
+    pixels = np.random.default_rng(3).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    image = Image.fromarray(pixels)
+    fast = encode_image(image, fmt="PNG", fast=True)
+    assert fast == encode_image(image, fmt="PNG", fast=True)
+    assert fast != encode_image(image, fmt="PNG")  # another zlib level
+    assert np.array_equal(np.asarray(Image.open(BytesIO(fast))), pixels)
