@@ -498,16 +498,7 @@ def _complete_step(job: GenerationJob, image: Image.Image, result: Outcome, pric
     asset = step_output_store(job, image, request_id=result.request_id, sent=job.sent)
     _settle(job, price, latency_ms=latency)
     with transaction.atomic():
-        done = GenerationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
-            status=Status.SUCCEEDED,
-            master=asset,
-            output=asset,
-            lease_expires_at=None,
-            finished_at=timezone.now(),
-            error="",
-            updated_at=timezone.now(),
-        )
-        if done:
+        if _succeed(job, output=asset, master=asset):
             enqueue(RESUME_TASK, job.parent_id)
 
 
@@ -591,18 +582,24 @@ def _finish(job: GenerationJob, master: Asset, image: Image.Image | None) -> Non
         )
         return
     render(job, lineage, images, ctx)
-    final = lineage[-1]
     with transaction.atomic():
-        done = GenerationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
-            status=Status.SUCCEEDED,
-            output=final,
-            lease_expires_at=None,
-            finished_at=timezone.now(),
-            error="",
-            updated_at=timezone.now(),
-        )
-        if done:
+        if _succeed(job, output=lineage[-1]):
             flow_emit("job_succeeded", job.pk)
+
+
+def _succeed(job: GenerationJob, **fields) -> bool:
+    """Move the running job to succeeded (once: a second delivery finds it moved)."""
+    now = timezone.now()
+    return bool(
+        GenerationJob.objects.filter(pk=job.pk, status=Status.RUNNING).update(
+            status=Status.SUCCEEDED,
+            lease_expires_at=None,
+            finished_at=now,
+            error="",
+            updated_at=now,
+            **fields,
+        )
+    )
 
 
 def _defer(job: GenerationJob, reason: str, until) -> None:

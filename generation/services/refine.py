@@ -105,7 +105,10 @@ def refine(
         child = Asset.objects.filter(key=key).first()
         if child is None:
             step = get_step(entry["step"])
-            source = images.get(current.pk) or file_open_image(current.file)
+            # A remote step reads its input from storage itself; only a local one needs pixels.
+            source = images.get(current.pk) or (
+                None if isinstance(step, RemoteStep) else file_open_image(current.file)
+            )
             if isinstance(step, RemoteStep):
                 child, output = _remote_output(
                     job, step, entry, current, source, key, position, ctx
@@ -145,7 +148,7 @@ def _remote_output(
     step: RemoteStep,
     entry: dict,
     current: Asset,
-    source: Image.Image,
+    source: Image.Image | None,
     key: str,
     position: int,
     ctx: StepContextOnce,
@@ -161,6 +164,7 @@ def _remote_output(
     if step_job.status not in (Status.DEAD, Status.CANCELLED):
         raise ChainWaiting(entry["step"])
     if entry["params"].get("fallback") == "upscale_local":
+        source = source or file_open_image(current.file)
         fallback = get_step("upscale_local")
         params = fallback.validate_params({"factor": entry["params"]["scale"]})
         used = {"step": "upscale_local", "params": params}
