@@ -13,9 +13,11 @@ class AspectScorer(Scorer):
     """Value is the relative error of the width/height ratio; passes at or below threshold."""
 
     name = "aspect"
+    label = "Aspect ratio"
     version = 1
     subject = "rendition"
     default_threshold = 0.01
+    higher_is_better = False
 
     def score(self, image: Image.Image, ctx: ScoreContext) -> ScoreResult:
         target_w, target_h = target_size(self, ctx)
@@ -24,6 +26,6 @@ class AspectScorer(Scorer):
         threshold = self.threshold(ctx)
         return ScoreResult(
             value=error,
-            passed=threshold is None or error <= threshold,
+            passed=self.passes(error, threshold),
             details={"actual_ratio": actual, "target_ratio": target, "threshold": threshold},
         )
