@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from assets.layouts import MAX_FONT_BYTES, font_format
 from assets.models import (
     Asset,
+    AuditEvent,
     Brand,
     BrandFont,
     ControlReference,
@@ -25,6 +26,7 @@ from assets.models import (
     SeedProfile,
 )
 from assets.services import asset_set_focal_point, layout_preview
+from brandforge.csvexport import csv_response
 from brandforge.forms import SafeImageField
 
 PREVIEW_MIN_SIDE = 16
@@ -281,6 +283,7 @@ class AssetAdmin(admin.ModelAdmin):
         "sha256",
         "key",
         "recipe_pretty",
+        "trail",
         "created_at",
     ]
     # Assets are immutable records (transitions happen through the review services); only the
@@ -313,6 +316,13 @@ class AssetAdmin(admin.ModelAdmin):
     @admin.display(description="Size")
     def dimensions(self, obj):
         return f"{obj.width}×{obj.height}"
+
+    @admin.display(description="Audit trail")
+    def trail(self, obj):
+        """Every transition of this asset and of its review item, gate decisions included."""
+        return audit_trail_html(
+            AuditEvent.objects.filter(asset=obj).select_related("actor").order_by("id")
+        )
 
     @admin.display(description="Lineage")
     def lineage(self, obj):
@@ -497,3 +507,91 @@ def _preview_size(query, layout: Layout) -> tuple[int, int]:
                 f"{PREVIEW_MAX_SIDE} px per side."
             )
     return width, height
+
+
+AUDIT_COLUMNS = [
+    "created_at",
+    "action",
+    "from_status",
+    "to_status",
+    "actor",
+    "source",
+    "asset",
+    "review_item_id",
+    "reason",
+]
+
+
+def audit_trail_html(events) -> str:
+    """Audit events as lines: when, what, from → to, who (or which source), why."""
+    lines = format_html_join(
+        "",
+        '<div class="bf-event">{} · {} · {} → {} · {} {}</div>',
+        (
+            (
+                e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
+                e.action,
+                e.from_status or "∅",
+                e.to_status,
+                e.actor or e.source,
+                e.reason,
+            )
+            for e in events
+        ),
+    )
+    return lines or "—"
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """The audit trail: read-only for everyone; the export keeps the list's filters."""
+
+    list_display = AUDIT_COLUMNS
+    list_filter = ["action", "source", "to_status"]
+    search_fields = ["asset__uid", "reason", "actor__username"]
+    list_select_related = ["actor", "asset__brand"]
+    date_hierarchy = "created_at"
+    actions = None
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def has_export_permission(self, request):
+        return request.user.has_perm("assets.export_auditevent")
+
+    def get_urls(self):
+        export = self.admin_site.admin_view(self.export_view)
+        return [path("export.csv", export, name="assets_auditevent_export"), *super().get_urls()]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"can_export": self.has_export_permission(request), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=extra)
+
+    def export_view(self, request):
+        if not self.has_export_permission(request):
+            raise PermissionDenied
+        # The changelist's own query: whatever the filters, search and dates show is exported.
+        changelist = self.get_changelist_instance(request)
+        events = changelist.get_queryset(request).order_by("id").iterator(chunk_size=2000)
+        rows = (
+            (
+                e.created_at.isoformat(),
+                e.action,
+                e.from_status,
+                e.to_status,
+                e.actor.get_username() if e.actor else "",
+                e.source,
+                str(e.asset.uid) if e.asset else "",
+                e.review_item_id or "",
+                e.reason,
+            )
+            for e in events
+        )
+        header = [AuditEvent._meta.get_field(c).verbose_name for c in AUDIT_COLUMNS]
+        return csv_response("audit-trail.csv", header, rows)

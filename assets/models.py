@@ -3,6 +3,7 @@
 import re
 from pathlib import PurePath
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import FileExtensionValidator, MaxValueValidator, MinValueValidator
 from django.db import models
@@ -212,6 +213,9 @@ class ReferenceImage(BrandOwned):
     brand = models.ForeignKey(Brand, on_delete=models.CASCADE, related_name="reference_images")
     image = models.ImageField(upload_to=brand_upload_to)
     caption = models.CharField(max_length=200, blank=True)
+    # Perceptual hash and colour histogram, computed once by the review stage so that brand
+    # consistency scoring does not read every reference image for every asset.
+    fingerprint = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         ordering = ["brand", "-created_at"]
@@ -384,6 +388,8 @@ class Rendition(TimeStampedModel):
     height = models.PositiveIntegerField()
     file_format = models.CharField(max_length=8)
     file = models.FileField(max_length=300)
+    # A small WebP for review screens, so a page of cards does not load full-size renditions.
+    thumbnail = models.FileField(max_length=300, blank=True)
     size_bytes = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     published_name = models.CharField(max_length=400, blank=True)
@@ -397,3 +403,39 @@ class Rendition(TimeStampedModel):
 
     def __str__(self) -> str:
         return f"{self.asset} · {self.format_name}"
+
+
+class AuditEvent(models.Model):
+    """One transition of an asset or a review item: who, from what, to what, why. Append-only.
+
+    It lives with the assets because every asset transition goes through
+    ``assets.services.asset_set_status``, which writes the event in the same transaction as the
+    conditional update: one transition, one event. Review items (a higher app) are named by id.
+    """
+
+    class Source(models.TextChoices):
+        ADMIN = "admin"
+        API = "api"
+        WORKER = "worker"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    source = models.CharField(max_length=8, choices=Source.choices)
+    action = models.CharField(max_length=40)
+    asset = models.ForeignKey(
+        Asset, null=True, blank=True, on_delete=models.SET_NULL, related_name="audit_events"
+    )
+    review_item_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    reason = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        permissions = [("export_auditevent", "Can export the audit trail as CSV")]
+
+    def __str__(self) -> str:
+        return f"{self.action}: {self.from_status or '∅'} → {self.to_status}"

@@ -11,7 +11,15 @@ from django.utils import timezone
 from PIL import Image
 
 from assets.layouts import font_format, placeholder_image, render_layout
-from assets.models import Asset, Brand, BrandFont, Layout, Rendition
+from assets.models import (
+    Asset,
+    AuditEvent,
+    Brand,
+    BrandFont,
+    Layout,
+    ReferenceImage,
+    Rendition,
+)
 from assets.selectors import brand_fonts, brand_logo_image
 from brandforge.images import (
     CONTENT_TYPES,
@@ -87,6 +95,9 @@ def asset_create(
     return asset, True
 
 
+RENDITION_THUMB = 240  # px, long side: a review card shows several side by side
+
+
 @dataclass(frozen=True)
 class RenditionSpec:
     format_name: str
@@ -125,6 +136,11 @@ def rendition_create(*, asset: Asset, spec: RenditionSpec, image: Image.Image) -
         data,
         content_type=CONTENT_TYPES[spec.file_format],
     )
+    thumb = storage_put(
+        f"{_key_dir(asset.brand, asset.key)}/{spec.format_name}-{spec_digest}-thumb.webp",
+        encode_image(thumbnail(image, size=RENDITION_THUMB), fmt="WEBP", quality=75),
+        content_type=CONTENT_TYPES["WEBP"],
+    )
     rendition = Rendition(
         asset=asset,
         spec=spec.spec,
@@ -133,6 +149,7 @@ def rendition_create(*, asset: Asset, spec: RenditionSpec, image: Image.Image) -
         height=spec.height,
         file_format=spec.file_format,
         file=name,
+        thumbnail=thumb,
         size_bytes=len(data),
         sha256=sha256_hex(data),
     )
@@ -144,16 +161,71 @@ def rendition_create(*, asset: Asset, spec: RenditionSpec, image: Image.Image) -
     return rendition
 
 
-def asset_set_status(
-    *, asset: Asset, to: Asset.Status, allowed_from: Iterable[Asset.Status]
-) -> bool:
-    """Move the asset to `to` if it is in one of `allowed_from`; return whether it moved."""
-    moved = Asset.objects.filter(pk=asset.pk, status__in=list(allowed_from)).update(
-        status=to, updated_at=timezone.now()
+def audit_record(
+    *,
+    action: str,
+    source: str,
+    actor=None,
+    asset: Asset | None = None,
+    review_item_id: int | None = None,
+    from_status: str = "",
+    to_status: str = "",
+    reason: str = "",
+    data: Mapping | None = None,
+) -> AuditEvent:
+    """Append one event to the audit trail; callers write it in the transition's transaction."""
+    return AuditEvent.objects.create(
+        action=action,
+        source=source,
+        actor=actor if actor is not None and actor.is_authenticated else None,
+        asset=asset,
+        review_item_id=review_item_id,
+        from_status=from_status,
+        to_status=to_status,
+        reason=reason,
+        data=dict(data or {}),
     )
-    if moved:
-        asset.status = to
-    return bool(moved)
+
+
+@transaction.atomic
+def asset_set_status(
+    *,
+    asset: Asset,
+    to: Asset.Status,
+    allowed_from: Iterable[Asset.Status],
+    source: str = AuditEvent.Source.WORKER,
+    actor=None,
+    reason: str = "",
+) -> bool:
+    """Move the asset to `to` if it is in one of `allowed_from`; return whether it moved.
+
+    The move and its audit event commit together, and only the caller whose conditional update
+    changed the row writes the event, so a transition is audited exactly once however many
+    workers or editors race on it.
+    """
+    allowed = list(allowed_from)
+    rows = Asset.objects.filter(pk=asset.pk)
+    if len(allowed) == 1:
+        before = allowed[0]
+    else:
+        # Several possible origins: lock the row to learn which one the event records.
+        before = rows.select_for_update().values_list("status", flat=True).first()
+        if before not in allowed:
+            return False
+    moved = rows.filter(status=before).update(status=to, updated_at=timezone.now())
+    if not moved:
+        return False
+    asset.status = to
+    audit_record(
+        action="asset_status",
+        source=source,
+        actor=actor,
+        asset=asset,
+        from_status=before,
+        to_status=to,
+        reason=reason,
+    )
+    return True
 
 
 def asset_publish(*, asset: Asset, prefix: str, metadata: Mapping[str, str]) -> list[Rendition]:
@@ -259,3 +331,11 @@ def layout_preview(
         logo=brand_logo_image(brand),
     )
     return encode_image(rendered, fmt="PNG")
+
+
+def reference_image_set_fingerprint(*, reference: ReferenceImage, fingerprint: Mapping) -> None:
+    """Record a reference image's fingerprint (computed by the review stage's scorers)."""
+    ReferenceImage.objects.filter(pk=reference.pk).update(
+        fingerprint=dict(fingerprint), updated_at=timezone.now()
+    )
+    reference.fingerprint = dict(fingerprint)

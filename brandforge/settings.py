@@ -236,6 +236,14 @@ BRANDFORGE_JOB_DEADLINE_SECONDS = env_int("BRANDFORGE_JOB_DEADLINE_SECONDS", 180
 BRANDFORGE_BREAKER_FAILURES = env_int("BRANDFORGE_BREAKER_FAILURES", 5)
 BRANDFORGE_BREAKER_OPEN_SECONDS = env_int("BRANDFORGE_BREAKER_OPEN_SECONDS", 30)
 
+# Review. An editor's claim on an item lapses after this long without a decision.
+BRANDFORGE_REVIEW_CLAIM_SECONDS = env_int("BRANDFORGE_REVIEW_CLAIM_SECONDS", 600)
+# Optional scorers: a LAION-style aesthetic predictor exported to ONNX (path to the .onnx file;
+# the scorer is disabled, and says so, without one), and NudeNet as a local NSFW detector
+# (AGPL-3.0, so off unless asked for; the provider's own NSFW flag is always checked).
+BRANDFORGE_AESTHETIC_MODEL = env_str("BRANDFORGE_AESTHETIC_MODEL")
+BRANDFORGE_NSFW_LOCAL = env_bool("BRANDFORGE_NSFW_LOCAL", False)
+
 # The pipeline's hand-offs from a lower app to a higher one. Imports only point down
 # (review -> generation -> campaigns -> assets); where a lower stage finishes, it enqueues the task
 # named here, so the wiring of the whole flow is readable in one place.

@@ -164,6 +164,10 @@ class GenerationJob(PublicIdModel):
     variant = models.PositiveIntegerField(
         default=0, help_text="0 first take, n the n-th regeneration."
     )
+    # A regeneration: the prompt an editor wrote instead of the template's (blank: the
+    # template's), and the earlier attempts at this brief, oldest first, for the recipe.
+    prompt_override = models.TextField(blank=True, max_length=4000)
+    history = models.JSONField(default=list, blank=True)
     idempotency_key = models.CharField(max_length=200, unique=True)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.GENERATE)
     # A remote refinement step runs as a job of its own: it refines `source` for the `parent`

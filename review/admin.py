@@ -1,34 +1,31 @@
-"""Provides the admin for quality gates, the review queue, scores and the audit trail."""
+"""Provides the admin for quality gates, review items (and the review page), and scores."""
 
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 
-from assets.admin import thumb
-from review.models import AuditEvent, QualityGate, ReviewItem, Score
-from review.services import review_item_approve, review_item_reject
+from assets.admin import audit_trail_html, thumb
+from review import views
+from review.models import QualityGate, ReviewItem, Score
+from review.selectors import review_item_trail
+from review.services import (
+    DECIDE_PERMISSION,
+    PUBLISH_PERMISSION,
+    review_item_approve,
+    review_item_publish_again,
+    review_item_reject,
+)
 
 
 @admin.register(QualityGate)
 class QualityGateAdmin(admin.ModelAdmin):
-    list_display = ["name", "brand", "campaign", "thresholds", "on_fail"]
-    list_filter = ["brand", "on_fail"]
+    list_display = ["name", "brand", "campaign", "rules", "regenerate_attempts", "fast_track"]
+    list_filter = ["brand"]
     search_fields = ["name"]
     list_select_related = ["brand", "campaign"]
-
-
-class ScoreInline(admin.TabularInline):
-    model = Score
-    fk_name = "asset"
-    extra = 0
-    can_delete = False
-    fields = ["subject", "scorer", "scorer_version", "value", "passed"]
-    readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 class ReviewActionForm(ActionForm):
@@ -38,7 +35,7 @@ class ReviewActionForm(ActionForm):
 @admin.register(ReviewItem)
 class ReviewItemAdmin(admin.ModelAdmin):
     action_form = ReviewActionForm
-    actions = ["approve", "reject"]
+    actions = ["approve", "reject", "publish_again"]
     list_display = [
         "preview",
         "asset",
@@ -60,21 +57,55 @@ class ReviewItemAdmin(admin.ModelAdmin):
         "brief",
         "status",
         "flagged",
-        "gate_summary",
+        "gate",
         "prompt",
         "decided_by",
         "decided_at",
         "reason",
+        "claimed_by",
+        "claimed_at",
         "published_at",
         "trail",
     ]
     fields = readonly_fields
+
+    def get_urls(self):
+        site = self.admin_site
+        return [
+            path(
+                "queue/",
+                site.admin_view(views.queue_view),
+                {"admin_site": site},
+                name="review_reviewitem_queue",
+            ),
+            path(
+                "queue/<int:pk>/claim/",
+                site.admin_view(views.claim_view),
+                name="review_reviewitem_claim",
+            ),
+            path(
+                "queue/decide/",
+                site.admin_view(views.decide_view),
+                name="review_reviewitem_decide",
+            ),
+            *super().get_urls(),
+        ]
+
+    def changelist_view(self, request, extra_context=None):
+        extra = {"queue_url": reverse("admin:review_reviewitem_queue"), **(extra_context or {})}
+        return super().changelist_view(request, extra_context=extra)
 
     def get_queryset(self, request):
         return super().get_queryset(request).prefetch_related("asset__renditions")
 
     def has_add_permission(self, request):
         return False
+
+    def has_decide_permission(self, request):
+        return request.user.has_perm(DECIDE_PERMISSION)
+
+    def has_publish_permission(self, request):
+        return request.user.has_perm(PUBLISH_PERMISSION)
 
     @admin.display(description="")
     def preview(self, obj):
@@ -96,6 +127,25 @@ class ReviewItemAdmin(admin.ModelAdmin):
             ((r.file.url, r.format_name) for r in obj.asset.renditions.all()),
         )
 
+    @admin.display(description="Quality gate")
+    def gate(self, obj):
+        summary = obj.gate_summary or {}
+        failed = summary.get("failed") or {}
+        disabled = summary.get("disabled") or {}
+        return format_html(
+            "{} · decision: <strong>{}</strong> · attempt {} of {}<br>{}{}",
+            summary.get("gate") or "no gate (scorer defaults)",
+            summary.get("decision", "?"),
+            summary.get("attempt", 1),
+            summary.get("attempts_allowed", 1),
+            format_html_join(
+                "", "<div>✗ {} → {}</div>", ((name, act) for name, act in failed.items())
+            ),
+            format_html_join(
+                "", "<div>– {} off: {}</div>", ((name, why) for name, why in disabled.items())
+            ),
+        )
+
     @admin.display(description="Prompt · seed · model")
     def prompt(self, obj):
         recipe = obj.asset.recipe
@@ -109,35 +159,22 @@ class ReviewItemAdmin(admin.ModelAdmin):
 
     @admin.display(description="Audit trail")
     def trail(self, obj):
-        return format_html_join(
-            "",
-            "<div>{} · {} · {} → {} · {} {}</div>",
-            (
-                (
-                    e.created_at.strftime("%Y-%m-%d %H:%M:%S"),
-                    e.action,
-                    e.from_status or "∅",
-                    e.to_status,
-                    e.actor or e.source,
-                    e.reason,
-                )
-                for e in obj.audit_events.select_related("actor").order_by("id")
-            ),
-        )
+        return audit_trail_html(review_item_trail(item_id=obj.pk))
 
     def _decide(self, request, queryset, decide, verb):
         done = 0
-        for item in queryset.select_related("asset", "brief"):
+        for item in queryset.select_related("asset__brand", "brief"):
             try:
                 decide(item)
-            except ValidationError as exc:
-                self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            except (ValidationError, PermissionDenied) as exc:
+                text = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+                self.message_user(request, text, messages.ERROR)
             else:
                 done += 1
         if done:
             self.message_user(request, f"{verb} {done} item(s).", messages.SUCCESS)
 
-    @admin.action(description="Approve selected (publishes them)", permissions=["change"])
+    @admin.action(description="Approve selected (publishes them)", permissions=["decide"])
     def approve(self, request, queryset):
         reason = request.POST.get("reason", "")
         self._decide(
@@ -147,7 +184,7 @@ class ReviewItemAdmin(admin.ModelAdmin):
             "Approved",
         )
 
-    @admin.action(description="Reject selected (give a reason)", permissions=["change"])
+    @admin.action(description="Reject selected (give a reason)", permissions=["decide"])
     def reject(self, request, queryset):
         reason = request.POST.get("reason", "")
         if not reason.strip():
@@ -162,6 +199,11 @@ class ReviewItemAdmin(admin.ModelAdmin):
             "Rejected",
         )
 
+    @admin.action(description="Publish approved items again", permissions=["publish"])
+    def publish_again(self, request, queryset):
+        queued = sum(review_item_publish_again(item=item, actor=request.user) for item in queryset)
+        self.message_user(request, f"Queued {queued} approved item(s) for publishing.")
+
 
 @admin.register(Score)
 class ScoreAdmin(admin.ModelAdmin):
@@ -174,31 +216,4 @@ class ScoreAdmin(admin.ModelAdmin):
         return False
 
     def has_change_permission(self, request, obj=None):
-        return False
-
-
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = [
-        "created_at",
-        "action",
-        "from_status",
-        "to_status",
-        "actor",
-        "source",
-        "asset",
-        "reason",
-    ]
-    list_filter = ["action", "source", "to_status"]
-    search_fields = ["asset__uid", "reason", "actor__username"]
-    list_select_related = ["actor", "asset"]
-    date_hierarchy = "created_at"
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
         return False

@@ -7,7 +7,7 @@ import pytest
 from django.core.files.storage import storages
 from PIL import Image, ImageFilter
 
-from assets.models import Asset, Rendition
+from assets.models import Asset, AuditEvent, Rendition
 from assets.selectors import file_open_image
 from brandforge.images import encode_image
 from campaigns.models import Brief, Campaign
@@ -15,7 +15,7 @@ from campaigns.services import campaign_launch
 from generation.models import GenerationJob
 from generation.pipeline.focal import find_focal_point
 from generation.pipeline.reframe import reframe_to
-from review.models import AuditEvent, ReviewItem, Score
+from review.models import ReviewItem, Score
 from review.services import review_item_approve, review_item_reject
 from tests.factories import campaign_with_briefs
 
@@ -98,7 +98,7 @@ def test_a_campaign_goes_from_launch_to_published_files(queue, admin_user):
 
     approved = items[0]
     trail = list(
-        AuditEvent.objects.filter(review_item=approved)
+        AuditEvent.objects.filter(review_item_id=approved.pk)
         .order_by("id")
         .values_list("action", "to_status")
     )
@@ -113,11 +113,12 @@ def test_a_campaign_goes_from_launch_to_published_files(queue, admin_user):
         .values_list("from_status", "to_status")
     )
     assert asset_trail == [
+        ("generated", "rendered"),
         ("rendered", "in_review"),
         ("in_review", "approved"),
         ("approved", "published"),
     ]
-    reject_event = AuditEvent.objects.get(review_item=items[2], action="review_rejected")
+    reject_event = AuditEvent.objects.get(review_item_id=items[2].pk, action="review_rejected")
     assert reject_event.actor == admin_user and reject_event.reason == "Off-brand colours"
 
 

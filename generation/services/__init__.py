@@ -20,10 +20,12 @@ from generation.services.jobs import (
     seed_for,
     webhook_url,
 )
+from generation.services.regenerate import brief_regenerate
 from generation.services.webhooks import provider_webhook_receive
 
 __all__ = [
     "backoff",
+    "brief_regenerate",
     "budget_reserve",
     "campaign_jobs_create",
     "campaign_spend",

@@ -1,5 +1,6 @@
 """Provides the generation engine: jobs per brief, leases, routing, submit and complete."""
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -11,6 +12,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 from PIL import Image
 
@@ -262,6 +264,8 @@ def _request(job: GenerationJob, rule: RoutingRule | None, provider) -> tuple:
         for lora in job.campaign.loras.order_by("name")
     )
     size = settings.BRANDFORGE_MASTER_SIZE
+    if job.prompt_override:
+        rendered = dataclasses.replace(rendered, prompt=job.prompt_override)
     request = GenerationRequest(
         prompt=rendered.prompt,
         negative_prompt=rendered.negative_prompt,
@@ -563,6 +567,11 @@ def _store_master(
         "variant": job.variant,
         "steps": [],
     }
+    if job.prompt_override:
+        recipe["prompt_edited"] = True
+    if job.history:
+        # The chain of attempts at this brief: what was tried before, and why it was dropped.
+        recipe["attempts"] = list(job.history)
     master, _ = asset_create(
         brand=brief.campaign.brand, key=f"job:{job.uid}:master", image=image, recipe=recipe
     )
@@ -674,11 +683,16 @@ def jobs_reconcile() -> int:
         count += 1
     # A finished job whose hand-off to review was lost (a worker killed holding it) still has
     # its brief generating: hand it over again; the next stage is idempotent.
+    # (Only the brief's latest attempt: an earlier one was replaced by a regeneration.)
+    newer = GenerationJob.objects.filter(
+        brief=OuterRef("brief"), kind=GenerationJob.Kind.GENERATE, variant__gt=OuterRef("variant")
+    )
     handed_over = GenerationJob.objects.filter(
         status=Status.SUCCEEDED,
+        kind=GenerationJob.Kind.GENERATE,
         brief__status=Brief.Status.GENERATING,
         finished_at__lte=now - timedelta(seconds=settings.BRANDFORGE_JOB_REQUEUE_AFTER_SECONDS),
-    )
+    ).exclude(Exists(newer))
     for job_id in handed_over.values_list("pk", flat=True):
         with transaction.atomic():
             flow_emit("job_succeeded", job_id)

@@ -4,9 +4,10 @@ import pytest
 from django.contrib import admin
 from django.urls import reverse
 
+from assets.models import AuditEvent
 from campaigns.models import Campaign
 from campaigns.services import campaign_launch
-from review.models import AuditEvent, ReviewItem
+from review.models import ReviewItem
 from tests.factories import campaign_with_briefs
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -62,7 +63,7 @@ def test_approve_and_reject_actions_are_audited_and_a_second_decision_is_refused
     assert (first.status, second.status) == (ReviewItem.Status.APPROVED, ReviewItem.Status.REJECTED)
     assert first.decided_by == admin_user
     assert (
-        AuditEvent.objects.get(review_item=second, action="review_rejected").reason
+        AuditEvent.objects.get(review_item_id=second.pk, action="review_rejected").reason
         == "Logo too small"
     )
 
@@ -73,7 +74,7 @@ def test_approve_and_reject_actions_are_audited_and_a_second_decision_is_refused
     second.refresh_from_db()
     assert second.status == ReviewItem.Status.REJECTED
     assert (
-        AuditEvent.objects.filter(review_item=second, action__startswith="review_")
+        AuditEvent.objects.filter(review_item_id=second.pk, action__startswith="review_")
         .exclude(action="review_item_created")
         .count()
         == 1

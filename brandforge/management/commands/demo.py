@@ -253,7 +253,18 @@ class Command(BaseCommand):
             campaign=None,
             defaults={
                 "name": "Northwind default",
-                "thresholds": {"sharpness": 50, "resolution": 1.0, "aspect": 0.01},
+                # Broken files are rejected (and regenerated once); softer misses are flagged
+                # for the editor.
+                "rules": {
+                    "resolution": {"threshold": None, "action": "reject"},
+                    "aspect": {"threshold": None, "action": "reject"},
+                    "sharpness": {"threshold": None, "action": "reject"},
+                    "exposure": {"threshold": None, "action": "flag"},
+                    "palette": {"threshold": None, "action": "flag"},
+                    "duplicate": {"threshold": None, "action": "flag"},
+                    "nsfw": {"threshold": None, "action": "reject"},
+                },
+                "regenerate_attempts": 1,
             },
         )
         template, _ = PromptTemplate.objects.get_or_create(brand=brand, name="Product on location")
@@ -401,6 +412,7 @@ class Command(BaseCommand):
             f"Wall time    {elapsed:.1f}s",
             f"Files        {location}",
             "Admin        make serve, then http://127.0.0.1:8000/admin/",
+            "Review queue http://127.0.0.1:8000/admin/review/reviewitem/queue/ (j/k, a, r, g, e)",
             f"Login        {user.username} / {password}",
         ]
         self.stdout.write("\n".join(lines))
