@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 TEST_FONT := /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf
+CHROMIUM := /usr/bin/chromium
 
 .PHONY: demo demo-run serve test lint format venv clean-demo
 
@@ -28,7 +29,7 @@ serve: venv
 	@echo "Admin at http://$(HOST):$(PORT)/admin/ (Ctrl-C to stop)"
 	$(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
 
-test: venv $(TEST_FONT)
+test: venv $(TEST_FONT) $(CHROMIUM)
 	$(BIN)/pytest
 
 # The layout tests draw text with a real TrueType font (Debian's fonts-dejavu-core).
@@ -37,6 +38,14 @@ $(TEST_FONT):
 	@if [ "$$(id -u)" -eq 0 ]; then \
 		apt-get update -qq && apt-get install -y -qq fonts-dejavu-core >/dev/null; \
 	else sudo apt-get install -y -qq fonts-dejavu-core; fi
+
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright; no
+# `playwright install`: the pip package carries its own driver.
+$(CHROMIUM):
+	@echo "installing chromium (the browser tests drive Debian's Chromium through Playwright)"
+	@if [ "$$(id -u)" -eq 0 ]; then \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; \
+	else sudo apt-get update -qq && sudo apt-get install -y -qq chromium >/dev/null; fi
 
 lint: venv
 	$(BIN)/ruff check .
