@@ -215,6 +215,7 @@ def job_review_prepare(*, job_id: int) -> ReviewItem | None:
                 asset=asset,
                 review_item_id=item.pk,
                 to_status=Status.PENDING,
+                reason=_gate_sentence(gate, outcome),
                 data=summary,
             )
             asset_set_status(
@@ -228,6 +229,13 @@ def job_review_prepare(*, job_id: int) -> ReviewItem | None:
         # A second delivery of this task created the item first.
         return ReviewItem.objects.get(asset=asset)
     return item
+
+
+def _gate_sentence(gate: QualityGate | None, outcome: GateOutcome) -> str:
+    """The gate's decision in words, for the audit trail."""
+    name = f"Quality gate {gate.name}" if gate else "Scorer defaults (no gate)"
+    failed = ", ".join(f"{check} ({action})" for check, action in outcome.failed.items())
+    return f"{name}: {outcome.decision}" + (f"; failed {failed}." if failed else ".")
 
 
 def _gate_act(item, gate, outcome: GateOutcome, regenerated: int, allowed: int) -> None:

@@ -155,3 +155,15 @@ def test_gate_validation_names_the_problem(settings):
         fast_track={"sharpness": 400},
     )
     good.full_clean()
+
+
+def test_the_gate_decision_is_on_the_asset_audit_trail(in_review, admin_client):
+    brand = BrandFactory(with_logo=True)
+    gate(brand, rules={"sharpness": {**IMPOSSIBLE, "action": "flag"}})
+    item = ReviewItem.objects.get(campaign=in_review(1, brand=brand))
+    created = AuditEvent.objects.get(review_item_id=item.pk, action="review_item_created")
+    assert created.reason == (
+        f"Quality gate {brand.slug} gate: flag; failed sharpness@master (flag)."
+    )
+    page = admin_client.get(f"/admin/assets/asset/{item.asset_id}/change/").content.decode()
+    assert "failed sharpness@master (flag)" in page
