@@ -34,6 +34,7 @@ from review.services import (
 
 PER_PAGE = 50
 MAX_PER_PAGE = 200
+MAX_BULK = 500
 
 
 @dataclass
@@ -216,6 +217,9 @@ def decide_view(request):
             {"ok": False, "message": "Choose items and one of: " + ", ".join(DECISIONS) + "."},
             status=400,
         )
+    if len(ids) > MAX_BULK:
+        message = f"{len(ids)} items chosen; decide at most {MAX_BULK} at once."
+        return JsonResponse({"ok": False, "message": message}, status=400)
     try:
         results = review_items_decide(
             item_ids=ids,

@@ -167,3 +167,29 @@ def test_the_gate_decision_is_on_the_asset_audit_trail(in_review, admin_client):
     )
     page = admin_client.get(f"/admin/assets/asset/{item.asset_id}/change/").content.decode()
     assert "failed sharpness@master (flag)" in page
+
+
+def test_the_reconciler_hands_only_the_latest_attempt_to_review(member, in_review, queue, settings):
+    from django_q.signing import SignedPackage
+
+    from generation.services import jobs_reconcile
+    from review.services import review_item_regenerate
+
+    in_review(1)
+    item = ReviewItem.objects.select_related("asset", "brief").get()
+    first_job = GenerationJob.objects.get(brief=item.brief, variant=0)
+    review_item_regenerate(item=item, actor=member("Creative editor", "erin"))
+    queue.purge()
+    # The brief is generating again and its first job succeeded long ago: only the new job
+    # may be handed on, and it has not finished.
+    settings.BRANDFORGE_JOB_REQUEUE_AFTER_SECONDS = 0
+    jobs_reconcile()
+    queued = []
+    while queue.broker.queue_size():
+        for ack_id, payload in queue.broker.dequeue() or []:
+            task = SignedPackage.loads(payload)
+            queued.append((task["func"], tuple(task["args"])))
+            queue.broker.acknowledge(ack_id)
+    assert ("review.tasks.job_review_prepare", (first_job.pk,)) not in queued
+    new_job = GenerationJob.objects.get(brief=item.brief, variant=1)
+    assert ("generation.tasks.job_run", (new_job.pk,)) in queued

@@ -186,3 +186,16 @@ def test_the_page_costs_the_same_number_of_queries_for_2_or_8_items(member, clie
     many, cards = page_queries(editor)
     assert cards == 8
     assert many == few
+
+
+def test_a_bulk_decision_is_capped_and_names_what_is_wrong(member, client_for):
+    editor = client_for(member("Creative editor", "erin"))
+    too_many = editor.post(reverse(DECIDE), {"action": "approve", "items": list(range(1, 502))})
+    assert too_many.status_code == 400
+    assert too_many.json()["message"] == "501 items chosen; decide at most 500 at once."
+    unknown = editor.post(reverse(DECIDE), {"action": "publish", "items": [1]})
+    assert unknown.status_code == 400 and "approve, reject, regenerate" in unknown.json()["message"]
+    missing = editor.post(reverse(DECIDE), {"action": "approve", "items": [987654]}).json()
+    assert missing["results"] == [
+        {"id": 987654, "ok": False, "message": "Review item 987654 does not exist."}
+    ]
