@@ -185,6 +185,11 @@ def queue_view(request, admin_site):
         "per_page": per_page,
         "choices": queue_filter_choices(),
         "scorers": [(name, _label(name)) for name in scorer_names()],
+        "disabled": [
+            (_label(name), why)
+            for name in scorer_names()
+            if (why := get_scorer(name).unavailable())
+        ],
         "reference_sets": [(brands[pk], refs) for pk, refs in references.items()],
         "query": _without_page(request.GET),
     }

@@ -42,6 +42,8 @@ def test_cards_show_master_renditions_scores_prompt_seed_and_lineage(member, cli
         assert "master → watermark" in page
     assert "Sharpness" in page and "Brand palette" in page
     assert "2 waiting" in page
+    # Scorers that cannot run here say so once, above the grid.
+    assert page.count("No aesthetic model configured") == 1
 
 
 def test_filters_narrow_the_grid(member, client_for, in_review):
