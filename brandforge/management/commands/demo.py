@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.files.base import ContentFile
 from django.core.files.storage import storages
 from django.core.management.base import BaseCommand, CommandError
@@ -30,6 +31,8 @@ from generation.models import GenerationJob, RefinementChain, RoutingRule
 from review.models import QualityGate, ReviewItem
 from review.services import review_item_approve, review_item_reject
 
+# Logins the demo makes besides admin, one per role (same password), to try what each may do.
+ROLE_USERS = {"editor": "Creative editor", "marketing": "Marketing", "publisher": "Publisher"}
 PALETTE = ["#1F3A5F", "#E07A5F", "#F2CC8F", "#81B29A", "#F4F1DE"]
 # The looks of seed 000 (film grain, warmth, a light vignette), then the watermark.
 CHAIN = [
@@ -223,6 +226,7 @@ class Command(BaseCommand):
             password_file.parent.mkdir(parents=True, exist_ok=True)
             password_file.write_text(password + "\n")
             password_file.chmod(0o600)
+            self._role_users(password)
         else:
             password = (
                 password_file.read_text().strip()
@@ -230,6 +234,15 @@ class Command(BaseCommand):
                 else "(unchanged; `manage.py changepassword admin` to reset)"
             )
         return user, password
+
+    def _role_users(self, password: str) -> None:
+        """One login per role besides admin (same password), to try the roles' views."""
+        User = get_user_model()
+        for username, role in ROLE_USERS.items():
+            member = User.objects.create_user(username, f"{username}@example.com", password)
+            member.is_staff = True
+            member.save(update_fields=["is_staff"])
+            member.groups.add(Group.objects.get(name=role))
 
     @transaction.atomic
     def _build(self, count: int, provider: str) -> Campaign:
@@ -414,6 +427,8 @@ class Command(BaseCommand):
             "Admin        make serve, then http://127.0.0.1:8000/admin/",
             "Review queue http://127.0.0.1:8000/admin/review/reviewitem/queue/ (j/k, a, r, g, e)",
             f"Login        {user.username} / {password}",
+            f"Roles        {', '.join(ROLE_USERS)} (same password): "
+            + ", ".join(ROLE_USERS.values()),
         ]
         self.stdout.write("\n".join(lines))
         for rendition in published.order_by("published_name")[:3]:
