@@ -115,17 +115,24 @@ def test_invalid_upscale_params_name_the_parameter(params, expected):
 
 
 PEAK = """
-import json, resource
+import json, re
 import numpy as np
 from PIL import Image
 from generation.pipeline.base import StepContext
 from generation.pipeline.registry import get_step
+
+def high_water_kb():
+    # VmHWM belongs to this process's own memory map; getrusage's ru_maxrss would also count the
+    # parent's (pytest's) peak, which Linux carries across fork and exec.
+    with open("/proc/self/status") as status:
+        return int(re.search(r"VmHWM:\\s+(\\d+) kB", status.read()).group(1))
+
 noise = np.random.default_rng(0).integers(0, 256, (1024, 1024, 3), dtype=np.uint8)
 image = Image.fromarray(noise)
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = high_water_kb()
 step = get_step("upscale_local")
 out = step.run(image, step.validate_params({"long_side": 4096}), StepContext(None, (), 0))
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = high_water_kb()
 print(json.dumps({"size": out.size, "before_kb": before, "after_kb": after}))
 """
 
