@@ -11,13 +11,17 @@ ANALYSIS_SIDE = 512
 
 
 def analysis_rgb(image: Image.Image, side: int = ANALYSIS_SIDE) -> Image.Image:
-    """Return an RGB copy whose long side is ``side`` pixels.
+    """Return an RGB copy whose long side is at most ``side`` pixels.
 
     Colour statistics need no detail, so a box filter is used: it is three times faster than
-    LANCZOS at 1024 → 512 and is the plain area average of the pixels it replaces.
+    LANCZOS at 1024 → 512 and is the plain area average of the pixels it replaces. A smaller
+    image is used as it is: enlarging it would add pixels, not information (and cost 10 ms a
+    scorer for a 64 px image).
     """
     rgb = flatten(image)
     factor = side / max(rgb.size)
+    if factor >= 1:
+        return rgb
     size = (max(1, round(rgb.width * factor)), max(1, round(rgb.height * factor)))
     if size == rgb.size:
         return rgb
