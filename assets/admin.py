@@ -26,6 +26,7 @@ from assets.models import (
     SeedProfile,
 )
 from assets.services import asset_set_focal_point, layout_preview
+from brandforge.adminkit import ReadOnlyAdmin
 from brandforge.csvexport import csv_response
 from brandforge.forms import SafeImageField
 
@@ -543,7 +544,7 @@ def audit_trail_html(events) -> str:
 
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """The audit trail: read-only for everyone; the export keeps the list's filters."""
 
     list_display = AUDIT_COLUMNS
@@ -552,15 +553,6 @@ class AuditEventAdmin(admin.ModelAdmin):
     list_select_related = ["actor", "asset__brand"]
     date_hierarchy = "created_at"
     actions = None
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     def has_export_permission(self, request):
         return request.user.has_perm("assets.export_auditevent")

@@ -6,6 +6,7 @@ from django.contrib import admin, messages
 from django.db.models import Sum
 from django.utils.html import format_html, format_html_join
 
+from brandforge.adminkit import ReadOnlyAdmin
 from generation.models import (
     BriefRoute,
     CostEntry,
@@ -64,7 +65,7 @@ class RoutingRuleAdmin(admin.ModelAdmin):
 
 
 @admin.register(BriefRoute)
-class BriefRouteAdmin(admin.ModelAdmin):
+class BriefRouteAdmin(ReadOnlyAdmin):
     """For each brief, the routing rule that serves it now and why (a preview, read-only)."""
 
     list_display = ["__str__", "campaign", "locale", "matched_rule"]
@@ -73,15 +74,6 @@ class BriefRouteAdmin(admin.ModelAdmin):
     list_select_related = ["campaign__brand"]
     fields = ["campaign", "locale", "variables", "explanation"]
     readonly_fields = fields
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="Rule")
     def matched_rule(self, obj):
