@@ -2,7 +2,7 @@
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from django.core.files.base import ContentFile
@@ -187,44 +187,37 @@ def audit_record(
     )
 
 
-@transaction.atomic
 def asset_set_status(
     *,
     asset: Asset,
     to: Asset.Status,
-    allowed_from: Iterable[Asset.Status],
+    from_status: Asset.Status,
     source: str = AuditEvent.Source.WORKER,
     actor=None,
     reason: str = "",
 ) -> bool:
-    """Move the asset to `to` if it is in one of `allowed_from`; return whether it moved.
+    """Move the asset from `from_status` to `to`; return whether it moved.
 
     The move and its audit event commit together, and only the caller whose conditional update
     changed the row writes the event, so a transition is audited exactly once however many
     workers or editors race on it.
     """
-    allowed = list(allowed_from)
-    rows = Asset.objects.filter(pk=asset.pk)
-    if len(allowed) == 1:
-        before = allowed[0]
-    else:
-        # Several possible origins: lock the row to learn which one the event records.
-        before = rows.select_for_update().values_list("status", flat=True).first()
-        if before not in allowed:
+    with transaction.atomic():
+        moved = Asset.objects.filter(pk=asset.pk, status=from_status).update(
+            status=to, updated_at=timezone.now()
+        )
+        if not moved:
             return False
-    moved = rows.filter(status=before).update(status=to, updated_at=timezone.now())
-    if not moved:
-        return False
+        audit_record(
+            action="asset_status",
+            source=source,
+            actor=actor,
+            asset=asset,
+            from_status=from_status,
+            to_status=to,
+            reason=reason,
+        )
     asset.status = to
-    audit_record(
-        action="asset_status",
-        source=source,
-        actor=actor,
-        asset=asset,
-        from_status=before,
-        to_status=to,
-        reason=reason,
-    )
     return True
 
 

@@ -14,13 +14,6 @@ from review.models import ReviewItem, Score
 Status = ReviewItem.Status
 
 
-def review_queue(*, campaign_id: int | None = None) -> QuerySet[ReviewItem]:
-    qs = ReviewItem.objects.filter(status=Status.PENDING).select_related(
-        "asset", "brief", "campaign__brand"
-    )
-    return qs.filter(campaign_id=campaign_id) if campaign_id else qs
-
-
 @dataclass(frozen=True)
 class QueueFilters:
     """What the editor narrowed the queue to; empty values mean everything."""
@@ -120,10 +113,6 @@ def claimed_by_other(item: ReviewItem, user) -> bool:
         and item.claimed_at
         and item.claimed_at >= claim_alive_since()
     )
-
-
-def audit_trail(*, asset_id: int) -> QuerySet[AuditEvent]:
-    return AuditEvent.objects.filter(asset_id=asset_id).select_related("actor").order_by("id")
 
 
 def review_item_trail(*, item_id: int) -> QuerySet[AuditEvent]:

@@ -1,9 +1,7 @@
 """Provides scoring, quality gates, review decisions (each one audited) and publishing."""
 
 from dataclasses import asdict, dataclass, field
-from datetime import timedelta
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -28,6 +26,7 @@ from review.models import QualityGate, ReviewItem, Score
 from review.scoring.base import Fingerprint, ScoreContext
 from review.scoring.fingerprint import fingerprint
 from review.scoring.registry import get_scorer, scorers_for
+from review.selectors import claim_alive_since
 
 PUBLISH_TASK = "review.tasks.review_item_publish"
 DECIDE_PERMISSION = "review.decide_reviewitem"
@@ -219,7 +218,7 @@ def job_review_prepare(*, job_id: int) -> ReviewItem | None:
                 data=summary,
             )
             asset_set_status(
-                asset=asset, to=Asset.Status.IN_REVIEW, allowed_from=[Asset.Status.RENDERED]
+                asset=asset, to=Asset.Status.IN_REVIEW, from_status=Asset.Status.RENDERED
             )
             brief_set_status(
                 brief=job.brief, to=Brief.Status.IN_REVIEW, allowed_from=[Brief.Status.GENERATING]
@@ -265,13 +264,9 @@ def _human(actor) -> bool:
     return actor is not None and actor.is_authenticated
 
 
-def _claim_cutoff():
-    return timezone.now() - timedelta(seconds=settings.BRANDFORGE_REVIEW_CLAIM_SECONDS)
-
-
 def _free_for(actor) -> Q:
     """Items this actor may act on: unclaimed, claimed by them, or with a lapsed claim."""
-    return Q(claimed_by=None) | Q(claimed_by=actor) | Q(claimed_at__lt=_claim_cutoff())
+    return Q(claimed_by=None) | Q(claimed_by=actor) | Q(claimed_at__lt=claim_alive_since())
 
 
 def _require(actor, permission: str) -> None:
@@ -279,7 +274,7 @@ def _require(actor, permission: str) -> None:
         raise PermissionDenied(f"{actor} may not do this (needs the {permission} permission).")
 
 
-def _refusal(item: ReviewItem, actor) -> ApplicationError:
+def _refusal(item: ReviewItem) -> ApplicationError:
     """Why a decision on `item` did not happen, for the person who tried."""
     current = ReviewItem.objects.select_related("asset__brand", "decided_by", "claimed_by").get(
         pk=item.pk
@@ -308,7 +303,7 @@ def review_item_claim(*, item: ReviewItem, actor) -> ReviewItem:
         .update(claimed_by=actor, claimed_at=now, updated_at=now)
     )
     if not moved:
-        raise _refusal(item, actor)
+        raise _refusal(item)
     item.claimed_by, item.claimed_at = actor, now
     return item
 
@@ -338,7 +333,7 @@ def _decide(item: ReviewItem, *, to: str, actor, source: str, reason: str, data=
         updated_at=now,
     )
     if not moved:
-        raise _refusal(item, actor)
+        raise _refusal(item)
     audit_record(
         action=f"review_{to}",
         source=source,
@@ -355,7 +350,7 @@ def _decide(item: ReviewItem, *, to: str, actor, source: str, reason: str, data=
     asset_set_status(
         asset=item.asset,
         to=asset_to,
-        allowed_from=[Asset.Status.IN_REVIEW],
+        from_status=Asset.Status.IN_REVIEW,
         source=source,
         actor=actor,
         reason=reason,
@@ -499,7 +494,7 @@ def review_item_publish(*, item_id: int) -> ReviewItem:
                 to_status=Status.PUBLISHED,
             )
             asset_set_status(
-                asset=asset, to=Asset.Status.PUBLISHED, allowed_from=[Asset.Status.APPROVED]
+                asset=asset, to=Asset.Status.PUBLISHED, from_status=Asset.Status.APPROVED
             )
             brief_set_status(brief=item.brief, to=Brief.Status.PUBLISHED)
     item.refresh_from_db()

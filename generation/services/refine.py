@@ -125,7 +125,7 @@ def refine(
                 )
             images[child.pk] = output
         asset_set_status(
-            asset=current, to=Asset.Status.INTERMEDIATE, allowed_from=[Asset.Status.GENERATED]
+            asset=current, to=Asset.Status.INTERMEDIATE, from_status=Asset.Status.GENERATED
         )
         nodes.append(child)
     return nodes, images
@@ -368,7 +368,7 @@ def render(
         )
         rendition_create(asset=final, spec=spec, image=framed)
         made += 1
-    asset_set_status(asset=final, to=Asset.Status.RENDERED, allowed_from=[Asset.Status.GENERATED])
+    asset_set_status(asset=final, to=Asset.Status.RENDERED, from_status=Asset.Status.GENERATED)
     # Renditions of an older focal point or layout go, unless they were published already.
     final.renditions.exclude(spec__in=wanted).filter(published_at=None).delete()
     return made
